@@ -1,0 +1,51 @@
+package sqlite_test
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+
+	"customerd"
+	"customerd/sqlite"
+	"customerd/storetest"
+)
+
+func open(t *testing.T, path string) *sqlite.Store {
+	t.Helper()
+	s, err := sqlite.Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) customerd.Store {
+		return open(t, filepath.Join(t.TempDir(), "c.db"))
+	})
+}
+
+func TestReopenKeepsData(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.db")
+	s := open(t, path)
+	storetest.MustMerchant(t, s, "m1")
+	c, err := customerd.NewCustomer("m1", customerd.CreateRequest{
+		ObjectReferenceID: customerd.Present("r"), MobileNumber: customerd.Present("1"),
+	}, storetest.T0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateCustomer(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s = open(t, path) // migrations run again and must be a no-op
+	defer s.Close()
+	got, err := s.FindCustomer(context.Background(), "m1", "r")
+	if err != nil || got.ID != c.ID {
+		t.Fatalf("after reopen: %+v, %v", got, err)
+	}
+	if err := s.Ping(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,166 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"sync"
+)
+
+// maxBatch bounds how many writes share one transaction.
+const maxBatch = 256
+
+// writeOp is one write waiting for the group commit.
+type writeOp struct {
+	ctx  context.Context
+	fn   func(ctx context.Context, tx *sql.Tx) error
+	err  error
+	done chan struct{}
+}
+
+// writer serializes every write through one connection and commits them in
+// groups: the writes that queued while the previous commit was syncing share
+// the next transaction and its single fsync. Each write runs inside its own
+// savepoint, so one failing write (a duplicate reference, say) rolls back
+// alone. A write is acknowledged only after its transaction has committed.
+type writer struct {
+	db   *sql.DB
+	ops  chan *writeOp
+	quit chan struct{}
+	wg   sync.WaitGroup
+
+	mu       sync.RWMutex // held for reading while enqueuing, for writing by close
+	isClosed bool
+}
+
+var errClosed = errors.New("sqlite: store is closed")
+
+func newWriter(db *sql.DB) *writer {
+	w := &writer{db: db, ops: make(chan *writeOp, maxBatch), quit: make(chan struct{})}
+	w.wg.Add(1)
+	go w.loop()
+	return w
+}
+
+// do runs fn in a write transaction and returns once that transaction has
+// committed (or failed). fn must not keep tx.
+func (w *writer) do(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
+	op := &writeOp{ctx: ctx, fn: fn, done: make(chan struct{})}
+	w.mu.RLock()
+	if w.isClosed {
+		w.mu.RUnlock()
+		return errClosed
+	}
+	select {
+	case w.ops <- op:
+		w.mu.RUnlock()
+	case <-ctx.Done():
+		w.mu.RUnlock()
+		return ctx.Err()
+	}
+	// Wait for the outcome even if ctx ends: the write may already be in a
+	// transaction, and the caller must not report failure for a committed write.
+	<-op.done
+	return op.err
+}
+
+func (w *writer) loop() {
+	defer w.wg.Done()
+	batch := make([]*writeOp, 0, maxBatch)
+	for {
+		select {
+		case op := <-w.ops:
+			batch = append(batch[:0], op)
+		case <-w.quit:
+			// Drain what was queued before close so no caller waits forever.
+			for {
+				select {
+				case op := <-w.ops:
+					w.commit([]*writeOp{op})
+				default:
+					return
+				}
+			}
+		}
+	fill:
+		for len(batch) < maxBatch {
+			select {
+			case op := <-w.ops:
+				batch = append(batch, op)
+			default:
+				break fill
+			}
+		}
+		w.commit(batch)
+	}
+}
+
+// commit runs a batch in one transaction.
+func (w *writer) commit(batch []*writeOp) {
+	defer func() {
+		for _, op := range batch {
+			close(op.done)
+		}
+	}()
+	// The transaction outlives any one request: it is not tied to a caller's ctx.
+	tx, err := w.db.BeginTx(context.Background(), nil)
+	if err != nil {
+		for _, op := range batch {
+			op.err = err
+		}
+		return
+	}
+	ok := 0
+	for _, op := range batch {
+		if op.ctx.Err() != nil {
+			op.err = op.ctx.Err()
+			continue
+		}
+		if len(batch) == 1 {
+			op.err = op.fn(op.ctx, tx)
+		} else {
+			op.err = runInSavepoint(op, tx)
+		}
+		if op.err == nil {
+			ok++
+		}
+	}
+	if ok == 0 {
+		_ = tx.Rollback()
+		return
+	}
+	if err := tx.Commit(); err != nil {
+		for _, op := range batch {
+			if op.err == nil {
+				op.err = err
+			}
+		}
+	}
+}
+
+func runInSavepoint(op *writeOp, tx *sql.Tx) error {
+	if _, err := tx.Exec("SAVEPOINT w"); err != nil {
+		return err
+	}
+	err := op.fn(op.ctx, tx)
+	if err != nil {
+		if _, rbErr := tx.Exec("ROLLBACK TO w"); rbErr != nil {
+			return errors.Join(err, rbErr)
+		}
+	}
+	if _, relErr := tx.Exec("RELEASE w"); relErr != nil && err == nil {
+		return relErr
+	}
+	return err
+}
+
+// close stops the writer after the queued writes have been committed.
+func (w *writer) close() {
+	w.mu.Lock()
+	if !w.isClosed {
+		w.isClosed = true
+		close(w.quit)
+	}
+	w.mu.Unlock()
+	w.wg.Wait()
+}
