@@ -20,13 +20,13 @@ const (
 
 // Limits from the contract (§5, §5.1).
 const (
-	MaxObjectReferenceIDLen = 128
-	MaxMobileNumberLen      = 16
-	MaxMobileCountryCodeLen = 4
-	MaxEmailLen             = 128
-	MaxEmailLocalLen        = 64
-	MaxEmailLabelLen        = 63
-	MaxNameLen              = 64
+	MaxObjectReferenceIDLen  = 128
+	MaxMobileNumberLen       = 16
+	MaxMobileCountryCodeLen  = 4
+	MaxEmailLen              = 128
+	MaxEmailLocalLen         = 64
+	MaxEmailLabelLen         = 63
+	MaxNameLen               = 64
 	DefaultMobileCountryCode = "91" // Juspay's default when create leaves it out
 )
 

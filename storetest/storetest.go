@@ -302,10 +302,18 @@ func testConcurrentFieldUpdates(t *testing.T, s customerd.Store) {
 	const rounds = 20
 	var wg sync.WaitGroup
 	fields := []func(i int) customerd.Patch{
-		func(i int) customerd.Patch { return customerd.Patch{FirstName: customerd.Present(fmt.Sprintf("F%d", i))} },
-		func(i int) customerd.Patch { return customerd.Patch{LastName: customerd.Present(fmt.Sprintf("L%d", i))} },
-		func(i int) customerd.Patch { return customerd.Patch{MobileNumber: customerd.Present(fmt.Sprintf("9%d", i))} },
-		func(i int) customerd.Patch { return customerd.Patch{MobileCountryCode: customerd.Present(fmt.Sprintf("%d", i))} },
+		func(i int) customerd.Patch {
+			return customerd.Patch{FirstName: customerd.Present(fmt.Sprintf("F%d", i))}
+		},
+		func(i int) customerd.Patch {
+			return customerd.Patch{LastName: customerd.Present(fmt.Sprintf("L%d", i))}
+		},
+		func(i int) customerd.Patch {
+			return customerd.Patch{MobileNumber: customerd.Present(fmt.Sprintf("9%d", i))}
+		},
+		func(i int) customerd.Patch {
+			return customerd.Patch{MobileCountryCode: customerd.Present(fmt.Sprintf("%d", i))}
+		},
 		func(i int) customerd.Patch {
 			return customerd.Patch{EmailAddress: customerd.Present(fmt.Sprintf("e%d@example.com", i))}
 		},

@@ -1,0 +1,117 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"customerd"
+)
+
+// runMerchant implements "customerd merchant create ID".
+func runMerchant(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("merchant", "merchant create ID [--db URL]", getenv, stderr)
+	db := fs.String("db", defaultDB, dbUsage)
+	pos, err := fs.parse(args)
+	if err != nil {
+		return errUsage
+	}
+	if len(pos) != 2 || pos[0] != "create" {
+		fs.Usage()
+		return errUsage
+	}
+	s, err := openStore(ctx, *db)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	key, err := customerd.CreateMerchant(ctx, s, pos[1], time.Now())
+	switch customerd.ErrorCode(err) {
+	case "":
+	case customerd.ECONFLICT:
+		return fmt.Errorf("merchant %q already exists", pos[1])
+	case customerd.EINVALID:
+		return fmt.Errorf("invalid merchant id %q: %s", pos[1], errMessage(err))
+	default:
+		return err
+	}
+	fmt.Fprintln(stdout, key)
+	return nil
+}
+
+func errMessage(err error) string {
+	var e *customerd.Error
+	if errors.As(err, &e) {
+		return e.Message
+	}
+	return err.Error()
+}
+
+// runKey implements "customerd key create|list|revoke".
+func runKey(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("key", "key create|list MERCHANT_ID | key revoke KEY_OR_PREFIX [--db URL]", getenv, stderr)
+	db := fs.String("db", defaultDB, dbUsage)
+	pos, err := fs.parse(args)
+	if err != nil {
+		return errUsage
+	}
+	if len(pos) != 2 {
+		fs.Usage()
+		return errUsage
+	}
+	s, err := openStore(ctx, *db)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	now := time.Now()
+	switch pos[0] {
+	case "create":
+		key, err := customerd.CreateAPIKey(ctx, s, pos[1], now)
+		if customerd.ErrorCode(err) == customerd.ENOTFOUND {
+			return fmt.Errorf("merchant %q does not exist", pos[1])
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, key)
+	case "list":
+		keys, err := s.ListAPIKeys(ctx, pos[1])
+		if customerd.ErrorCode(err) == customerd.ENOTFOUND {
+			return fmt.Errorf("merchant %q does not exist", pos[1])
+		}
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "PREFIX\tCREATED\tREVOKED")
+		for _, k := range keys {
+			revoked := "-"
+			if k.Revoked() {
+				revoked = k.RevokedAt.Format(time.RFC3339)
+			}
+			fmt.Fprintf(tw, "%s…\t%s\t%s\n", k.Prefix, k.CreatedAt.Format(time.RFC3339), revoked)
+		}
+		return tw.Flush()
+	case "revoke":
+		err := customerd.RevokeAPIKey(ctx, s, pos[1], now)
+		if customerd.ErrorCode(err) == customerd.ENOTFOUND {
+			return fmt.Errorf("no key with that prefix")
+		}
+		if err != nil {
+			return err
+		}
+		prefix := pos[1]
+		if p, ok := customerd.APIKeyPrefix(prefix); ok {
+			prefix = p
+		}
+		fmt.Fprintf(stderr, "revoked key %s…\n", prefix)
+	default:
+		fs.Usage()
+		return errUsage
+	}
+	return nil
+}

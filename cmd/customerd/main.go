@@ -1,0 +1,65 @@
+// Command customerd serves Juspay's Express Checkout Customer API and manages
+// its merchants and API keys. It is the only place that wires the domain, the
+// stores and the HTTP layer together.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, errUsage) {
+			fmt.Fprintln(os.Stderr, "customerd:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+// errUsage means the usage text has already been printed.
+var errUsage = errors.New("usage")
+
+const usage = `customerd serves Juspay's Express Checkout Customer API.
+
+Usage:
+  customerd serve [--listen ADDR] [--db URL]     run the server
+  customerd merchant create ID [--db URL]        create a merchant; prints its first API key
+  customerd key create MERCHANT_ID [--db URL]    create another API key; prints it
+  customerd key list MERCHANT_ID [--db URL]      list a merchant's keys (prefixes only)
+  customerd key revoke KEY_OR_PREFIX [--db URL]  revoke a key
+  customerd version                              print version information
+
+Run "customerd COMMAND --help" for the flags of a command.
+`
+
+// run is main without the process: tests call it directly.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errUsage
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "serve":
+		return runServe(ctx, rest, getenv, stdout, stderr)
+	case "merchant":
+		return runMerchant(ctx, rest, getenv, stdout, stderr)
+	case "key":
+		return runKey(ctx, rest, getenv, stdout, stderr)
+	case "version", "--version":
+		return runVersion(stdout)
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprintf(stderr, "customerd: unknown command %q\n\n%s", cmd, usage)
+	return errUsage
+}

@@ -1,0 +1,164 @@
+package httpapi
+
+import (
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+
+	"customerd"
+)
+
+// maxBodyBytes is the largest request body accepted.
+const maxBodyBytes = 64 << 10
+
+func (s *Server) health(req *request, _ string) {
+	s.write(req, http.StatusOK, []byte(`{"status":"ok"}`))
+}
+
+// createCustomer serves POST /customers.
+func (s *Server) createCustomer(req *request, _ string) {
+	if !s.authenticate(req) {
+		return
+	}
+	p, ok := s.readBody(req)
+	if !ok {
+		return
+	}
+	withToken, err := parseBool(p, optionClientAuthToken)
+	if err != nil {
+		s.failErr(req, err)
+		return
+	}
+	now := s.now()
+	c, err := customerd.NewCustomer(req.merchantID, customerd.CreateRequest{
+		ObjectReferenceID: p.value(customerd.FieldObjectReferenceID),
+		MobileNumber:      p.value(customerd.FieldMobileNumber),
+		MobileCountryCode: p.value(customerd.FieldMobileCountryCode),
+		EmailAddress:      p.value(customerd.FieldEmailAddress),
+		FirstName:         p.value(customerd.FieldFirstName),
+		LastName:          p.value(customerd.FieldLastName),
+	}, now)
+	if err != nil {
+		s.failErr(req, err)
+		return
+	}
+	ctx, cancel := requestContext(req.r)
+	defer cancel()
+	if err := s.store.CreateCustomer(ctx, c); err != nil {
+		s.failErr(req, err)
+		return
+	}
+	s.respondCustomer(req, c, withToken)
+}
+
+// getCustomer serves GET /customers/{customer_id}.
+func (s *Server) getCustomer(req *request, id string) {
+	if !s.authenticate(req) {
+		return
+	}
+	q, err := parseForm(req.r.URL.RawQuery)
+	if err != nil {
+		s.failErr(req, err)
+		return
+	}
+	withToken, err := parseBool(q, optionClientAuthToken)
+	if err != nil {
+		s.failErr(req, err)
+		return
+	}
+	ctx, cancel := requestContext(req.r)
+	defer cancel()
+	c, err := s.store.FindCustomer(ctx, req.merchantID, id)
+	if err != nil {
+		s.failErr(req, err)
+		return
+	}
+	s.respondCustomer(req, c, withToken)
+}
+
+// updateCustomer serves POST /customers/{customer_id}: a partial update.
+// The token option is ignored here, as Juspay does.
+func (s *Server) updateCustomer(req *request, id string) {
+	if !s.authenticate(req) {
+		return
+	}
+	p, ok := s.readBody(req)
+	if !ok {
+		return
+	}
+	patch, err := customerd.NewPatch(customerd.UpdateRequest{
+		MobileNumber:      p.value(customerd.FieldMobileNumber),
+		MobileCountryCode: p.value(customerd.FieldMobileCountryCode),
+		EmailAddress:      p.value(customerd.FieldEmailAddress),
+		FirstName:         p.value(customerd.FieldFirstName),
+		LastName:          p.value(customerd.FieldLastName),
+	})
+	if err != nil {
+		s.failErr(req, err)
+		return
+	}
+	ctx, cancel := requestContext(req.r)
+	defer cancel()
+	c, err := s.store.UpdateCustomer(ctx, req.merchantID, id, patch, s.now())
+	if err != nil {
+		s.failErr(req, err)
+		return
+	}
+	s.respondCustomer(req, c, false)
+}
+
+func (s *Server) respondCustomer(req *request, c *customerd.Customer, withToken bool) {
+	var tok *customerd.ClientAuthToken
+	if withToken {
+		t, err := customerd.NewClientAuthToken(s.now())
+		if err != nil {
+			s.failErr(req, err)
+			return
+		}
+		tok = &t
+	}
+	s.write(req, http.StatusOK, appendCustomer(make([]byte, 0, 512), c, tok))
+}
+
+// readBody checks the media type and size of a POST body and parses it. It
+// answers 415, 413 or 400 itself and returns false on failure.
+func (s *Server) readBody(req *request) (params, bool) {
+	ct := req.r.Header.Get("Content-Type")
+	isJSON := false
+	if ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		switch {
+		case err != nil:
+			s.fail(req, unsupportedMediaType())
+			return nil, false
+		case mt == "application/json":
+			isJSON = true
+		case mt == "application/x-www-form-urlencoded":
+		default:
+			s.fail(req, unsupportedMediaType())
+			return nil, false
+		}
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(req.w, req.r.Body, maxBodyBytes))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			s.fail(req, bodyTooLarge())
+		} else {
+			s.fail(req, badRequest("the request body could not be read"))
+		}
+		return nil, false
+	}
+	var p params
+	if isJSON {
+		p, err = parseJSON(body)
+	} else {
+		p, err = parseForm(string(body))
+	}
+	if err != nil {
+		s.failErr(req, err)
+		return nil, false
+	}
+	return p, true
+}

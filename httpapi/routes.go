@@ -1,0 +1,51 @@
+package httpapi
+
+import (
+	"net/url"
+	"strings"
+)
+
+// handlerFunc serves one route; id is the decoded {customer_id} segment.
+type handlerFunc func(s *Server, req *request, id string)
+
+type route struct {
+	pattern  string // label for logs and metrics
+	allow    string // the Allow header for 405
+	handlers map[string]handlerFunc
+}
+
+// The whole API surface.
+var (
+	routeHealth = &route{pattern: "/healthz", allow: "GET", handlers: map[string]handlerFunc{
+		"GET": (*Server).health,
+	}}
+	routeCustomers = &route{pattern: "/customers", allow: "POST", handlers: map[string]handlerFunc{
+		"POST": (*Server).createCustomer,
+	}}
+	routeCustomer = &route{pattern: "/customers/{customer_id}", allow: "GET, POST", handlers: map[string]handlerFunc{
+		"GET":  (*Server).getCustomer,
+		"POST": (*Server).updateCustomer,
+	}}
+)
+
+// match finds the route of u. The customer id is one path segment,
+// percent-decoded: %40 and a raw '@' are the same, %2F is part of the id, and
+// '+' stays a plus. An empty id or an extra segment matches no route.
+func match(u *url.URL) (*route, string, bool) {
+	path := u.EscapedPath()
+	switch path {
+	case "/customers":
+		return routeCustomers, "", true
+	case "/healthz":
+		return routeHealth, "", true
+	}
+	seg, ok := strings.CutPrefix(path, "/customers/")
+	if !ok || seg == "" || strings.IndexByte(seg, '/') >= 0 {
+		return nil, "", false
+	}
+	id, err := url.PathUnescape(seg)
+	if err != nil || id == "" {
+		return nil, "", false
+	}
+	return routeCustomer, id, true
+}
