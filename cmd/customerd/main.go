@@ -31,10 +31,13 @@ const usage = `customerd serves Juspay's Express Checkout Customer API.
 
 Usage:
   customerd serve [--listen ADDR] [--db URL]     run the server
+        [--tls-cert FILE --tls-key FILE]         over HTTPS; SIGHUP reloads the certificate
   customerd merchant create ID [--db URL]        create a merchant; prints its first API key
   customerd key create MERCHANT_ID [--db URL]    create another API key; prints it
   customerd key list MERCHANT_ID [--db URL]      list a merchant's keys (prefixes only)
   customerd key revoke KEY_OR_PREFIX [--db URL]  revoke a key
+  customerd cert create [--host H1,H2] [--out DIR]
+                                                 write a self-signed development certificate
   customerd version                              print version information
 
 Run "customerd COMMAND --help" for the flags of a command.
@@ -54,6 +57,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runMerchant(ctx, rest, getenv, stdout, stderr)
 	case "key":
 		return runKey(ctx, rest, getenv, stdout, stderr)
+	case "cert":
+		return runCert(ctx, rest, getenv, stdout, stderr)
 	case "version", "--version":
 		return runVersion(stdout)
 	case "help", "-h", "-help", "--help":

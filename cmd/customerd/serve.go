@@ -12,6 +12,7 @@ import (
 
 	"customerd"
 	"customerd/httpapi"
+	"customerd/tlsconfig"
 )
 
 // runServe implements "customerd serve".
@@ -20,6 +21,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	listen := fs.String("listen", "127.0.0.1:8080", "address to listen on (host:port; port 0 picks a free one)")
 	db := fs.String("db", defaultDB, dbUsage)
 	grace := fs.String("shutdown-grace", "10s", "how long SIGTERM waits for in-flight requests")
+	tlsCert := fs.String("tls-cert", "", "TLS certificate file (PEM); with --tls-key, serve HTTPS (HTTP/2 and HTTP/1.1); reloaded on SIGHUP")
+	tlsKey := fs.String("tls-key", "", "TLS private key file (PEM) of --tls-cert")
 	pos, err := fs.parse(args)
 	if err != nil {
 		return errUsage
@@ -33,6 +36,10 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return fmt.Errorf("--shutdown-grace %q: want a duration such as 10s", *grace)
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, nil))
+	certs, err := loadTLS(*tlsCert, *tlsKey)
+	if err != nil {
+		return err
+	}
 
 	store, err := openStore(ctx, *db)
 	if err != nil {
@@ -45,7 +52,11 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	addr := ln.Addr().String()
-	if err := firstRun(ctx, store, addr, stderr); err != nil {
+	baseURL := "http://" + addr
+	if certs != nil {
+		baseURL = "https://" + addr
+	}
+	if err := firstRun(ctx, store, baseURL, stderr); err != nil {
 		ln.Close()
 		return err
 	}
@@ -59,8 +70,13 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	if certs != nil {
+		srv.TLSConfig = tlsconfig.Server(certs.GetCertificate)
+		logCertificate(log, "TLS enabled", certs.Leaf())
+		defer reloadOnSIGHUP(certs, log)()
+	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() { errc <- serveHTTP(srv, ln) }()
 	log.Info("listening", "addr", addr, "db", redactDB(*db))
 
 	select {
@@ -83,7 +99,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 
 // firstRun creates the "sandbox" merchant when the database has none, and
 // prints its key once, so that a newcomer can call the API right away.
-func firstRun(ctx context.Context, store customerd.Store, addr string, stderr io.Writer) error {
+func firstRun(ctx context.Context, store customerd.Store, baseURL string, stderr io.Writer) error {
 	n, err := store.CountMerchants(ctx)
 	if err != nil || n > 0 {
 		return err
@@ -102,9 +118,9 @@ customerd: first run: created merchant "sandbox" with API key
 
 This key is shown once. Try it:
 
-    curl -u %s: http://%s/customers -d object_reference_id=jon@example.com -d mobile_number=99887766
+    curl -u %s: %s/customers -d object_reference_id=jon@example.com -d mobile_number=99887766
 
-`, key, key, addr)
+`, key, key, baseURL)
 	return nil
 }
 
