@@ -17,10 +17,13 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -444,4 +447,50 @@ func TestSDKRequestShapes(t *testing.T) {
 	if r.status != 200 || r.str("object_reference_id") != "php user@example.com" {
 		t.Errorf("form with '+' for a space: %d %s", r.status, r.raw)
 	}
+}
+
+// sdkContractOverTLS is set in the environment of the rerun below.
+const sdkContractOverTLS = "CUSTOMERD_TEST_CONTRACT_OVER_TLS"
+
+// sdkStartContractServer starts the contract suite's server: over plain
+// HTTP, or, in the rerun of TestContractSuiteOverTLS, over TLS with
+// customerd's TLS configuration, where every request must arrive as HTTP/2.
+func sdkStartContractServer(srv *httptest.Server) {
+	if os.Getenv(sdkContractOverTLS) == "" {
+		srv.Start()
+		return
+	}
+	srv.TLS = tlsconfig.Server(nil) // httptest supplies the certificate, and its client trusts it
+	srv.EnableHTTP2 = true
+	api := srv.Config.Handler
+	srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.TLS == nil || r.ProtoMajor != 2 {
+			http.Error(w, "not HTTP/2 over TLS", http.StatusHTTPVersionNotSupported)
+			return
+		}
+		api.ServeHTTP(w, r)
+	})
+	srv.StartTLS()
+}
+
+// TestContractSuiteOverTLS reruns every other test of this package, the
+// black-box contract suite included, with its server behind TLS and HTTP/2.
+func TestContractSuiteOverTLS(t *testing.T) {
+	if os.Getenv(sdkContractOverTLS) != "" {
+		t.Skip("this is the rerun")
+	}
+	if testing.Short() {
+		t.Skip("reruns the package")
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^Test", "-test.skip=^(TestContractSuiteOverTLS|TestSDK)", "-test.count=1", "-test.v")
+	cmd.Env = append(os.Environ(), sdkContractOverTLS+"=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("the contract suite fails over TLS: %v\n%s", err, out)
+	}
+	passed := strings.Count(string(out), "--- PASS: Test")
+	if passed < 5 {
+		t.Fatalf("the rerun over TLS passed only %d tests:\n%s", passed, out)
+	}
+	t.Log("tests passed over TLS with HTTP/2: " + strconv.Itoa(passed))
 }

@@ -38,10 +38,11 @@ func newTestAPI(t *testing.T) *testAPI {
 	a.clock.Store(time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC).Unix())
 	a.key1 = mustMerchant(t, store, "m1")
 	a.key2 = mustMerchant(t, store, "m2")
-	a.srv = httptest.NewServer(httpapi.New(httpapi.Config{
+	a.srv = httptest.NewUnstartedServer(httpapi.New(httpapi.Config{
 		Store: store,
 		Now:   func() time.Time { return time.Unix(a.clock.Load(), 0) },
 	}))
+	sdkStartContractServer(a.srv) // plain HTTP, or TLS when the suite is rerun over TLS
 	t.Cleanup(func() {
 		a.srv.Close()
 		store.Close()
