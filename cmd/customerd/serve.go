@@ -73,8 +73,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if certs != nil {
 		srv.TLSConfig = tlsconfig.Server(certs.GetCertificate)
 		logCertificate(log, "TLS enabled", certs.Leaf())
-		defer reloadOnSIGHUP(certs, log)()
 	}
+	defer reloadOnSIGHUP(certs, log)()
 	errc := make(chan error, 1)
 	go func() { errc <- serveHTTP(srv, ln) }()
 	log.Info("listening", "addr", addr, "db", redactDB(*db))

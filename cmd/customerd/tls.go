@@ -39,7 +39,9 @@ func serveHTTP(srv *http.Server, ln net.Listener) error {
 
 // reloadOnSIGHUP reloads the certificate and key from their files on every
 // SIGHUP, until stop is called. A pair that fails to load is logged and the
-// current one stays in service; open connections are never dropped.
+// current one stays in service; open connections are never dropped. Without
+// TLS (certs is nil) SIGHUP is logged and otherwise ignored, so that the
+// signal an operator sends to rotate certificates never stops a server.
 func reloadOnSIGHUP(certs *tlsconfig.Reloader, log *slog.Logger) (stop func()) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -52,6 +54,10 @@ func reloadOnSIGHUP(certs *tlsconfig.Reloader, log *slog.Logger) (stop func()) {
 			case <-ctx.Done():
 				return
 			case <-hup:
+				if certs == nil {
+					log.Info("SIGHUP ignored: serving without TLS, nothing to reload")
+					continue
+				}
 				if err := certs.Reload(); err != nil {
 					log.Error("TLS certificate reload failed; keeping the current certificate", "error", err.Error())
 					continue

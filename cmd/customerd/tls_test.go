@@ -243,3 +243,32 @@ func TestServeTLSReloadsOnSIGHUP(t *testing.T) {
 		t.Fatal("serve did not stop")
 	}
 }
+
+// Without TLS there is nothing to reload, and SIGHUP must not stop the server.
+func TestServeWithoutTLSIgnoresSIGHUP(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stderr := &tlsLog{}
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"serve", "--listen", "127.0.0.1:0", "--db", "sqlite:" + filepath.Join(t.TempDir(), "c.db")},
+			func(string) string { return "" }, io.Discard, stderr)
+	}()
+	tlsWaitFor(t, "the listening line", func() bool { return tlsListenAddr(stderr.String()) != "" })
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	tlsWaitFor(t, "the SIGHUP log line", func() bool { return strings.Contains(stderr.String(), `"msg":"SIGHUP ignored`) })
+	resp, err := http.Get("http://" + tlsListenAddr(stderr.String()) + "/healthz")
+	if err != nil {
+		t.Fatalf("after SIGHUP: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("after SIGHUP: %d", resp.StatusCode)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("serve returned %v", err)
+	}
+}
