@@ -304,6 +304,7 @@ func TestSDKClientAuthTokenOption(t *testing.T) {
 			{".NET False", "options.get_client_auth_token=False", false},
 			{"PHP 0", "options.get_client_auth_token=0", false},
 			{"PHP false is empty", "options.get_client_auth_token=", false},
+			{"PHP nested array syntax is an unknown field", "options%5Bget_client_auth_token%5D=1", false},
 		} {
 			ref := "token" + string(rune('a'+i)) + "@example.com"
 			form := "object_reference_id=" + url.QueryEscape(ref) + "&mobile_number=99887766"
