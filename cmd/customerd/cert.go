@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -84,7 +83,7 @@ Clients must trust this certificate; it is for development only.
 // writeFileAtomic writes data to a temporary file beside path and renames it
 // over path, so a reader never sees a half-written file. The mode is set
 // before any data is written.
-func writeFileAtomic(path string, data []byte, mode fs.FileMode) (err error) {
+func writeFileAtomic(path string, data []byte, mode os.FileMode) (err error) {
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
 	if err != nil {
 		return err
