@@ -313,7 +313,7 @@ func (s *Store) ListAPIKeys(ctx context.Context, merchantID string) ([]customerd
 		return nil, customerd.ErrNotFound
 	}
 	rows, err := s.rdb.QueryContext(ctx, `SELECT prefix, hash, merchant_id, created_at, revoked_at FROM api_keys
-		WHERE merchant_id = ? ORDER BY created_at, prefix`, merchantID)
+		WHERE merchant_id = ? ORDER BY created_at, rowid`, merchantID)
 	if err != nil {
 		return nil, err
 	}
