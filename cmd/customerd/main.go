@@ -36,6 +36,7 @@ Usage:
   customerd key create MERCHANT_ID [--db URL]    create another API key; prints it
   customerd key list MERCHANT_ID [--db URL]      list a merchant's keys (prefixes only)
   customerd key revoke KEY_OR_PREFIX [--db URL]  revoke a key
+  customerd migrate [--db URL]                   apply the database migrations, then exit
   customerd cert create [--host H1,H2] [--out DIR]
                                                  write a self-signed development certificate
   customerd version                              print version information
@@ -59,6 +60,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runKey(ctx, rest, getenv, stdout, stderr)
 	case "cert":
 		return runCert(ctx, rest, getenv, stdout, stderr)
+	case "migrate":
+		return runMigrate(ctx, rest, getenv, stdout, stderr)
 	case "version", "--version":
 		return runVersion(stdout)
 	case "help", "-h", "-help", "--help":

@@ -12,6 +12,7 @@ import (
 
 	"customerd"
 	"customerd/httpapi"
+	"customerd/postgres"
 	"customerd/tlsconfig"
 )
 
@@ -23,6 +24,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	grace := fs.String("shutdown-grace", "10s", "how long SIGTERM waits for in-flight requests")
 	tlsCert := fs.String("tls-cert", "", "TLS certificate file (PEM); with --tls-key, serve HTTPS (HTTP/2 and HTTP/1.1); reloaded on SIGHUP")
 	tlsKey := fs.String("tls-key", "", "TLS private key file (PEM) of --tls-cert")
+	maxConns := fs.Int("db-max-conns", postgres.DefaultMaxConns(), "PostgreSQL connections per node (2 per CPU, at least 4); unused with SQLite")
 	pos, err := fs.parse(args)
 	if err != nil {
 		return errUsage
@@ -41,7 +43,10 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 
-	store, err := openStore(ctx, *db)
+	if *maxConns < 1 {
+		return fmt.Errorf("--db-max-conns %d: want at least 1", *maxConns)
+	}
+	store, err := openStoreWith(ctx, *db, storeOptions{maxConns: *maxConns})
 	if err != nil {
 		return err
 	}
