@@ -1,0 +1,225 @@
+package multinode_test
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"customerd/postgres/pgtest"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// TestThreeNodesActAsOneService starts three real customerd processes at
+// once on one empty PostgreSQL database and checks that, seen from clients
+// spread over them, they behave as one server.
+func TestThreeNodesActAsOneService(t *testing.T) {
+	dbURL := pgtest.NewDatabase(t)
+	binary(t)
+
+	// All three start at the same moment on an empty database: each must
+	// come up, with the schema migrated exactly once.
+	nodes := make([]*node, 3)
+	errs := make([]error, 3)
+	var wg sync.WaitGroup
+	for i := range nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			nodes[i], errs[i] = launch(t, fmt.Sprintf("node%c", 'A'+i), dbURL)
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	checkMigrated(t, dbURL)
+	banners := 0
+	for _, n := range nodes {
+		if strings.Contains(n.logs(), `first run: created merchant "sandbox"`) {
+			banners++
+		}
+		if strings.Contains(n.logs(), `"level":"ERROR"`) {
+			t.Errorf("%s logged an error on start:\n%s", n.name, n.logs())
+		}
+	}
+	if banners != 1 {
+		t.Errorf("%d nodes created the sandbox merchant, want exactly 1", banners)
+	}
+
+	key := cli(t, dbURL, "merchant", "create", "acme")
+	a, b, c := nodes[0], nodes[1], nodes[2]
+
+	t.Run("a customer created on node A is read on node B and C at once", func(t *testing.T) {
+		created := mustCall(t, "POST", a.base+"/customers", key, url.Values{
+			"object_reference_id": {"jon@example.com"}, "mobile_number": {"99887766"}, "first_name": {"Jon"},
+		}, 200)
+		id := created.str("id")
+		for _, n := range []*node{b, c} {
+			for _, ref := range []string{id, "jon@example.com"} {
+				got := mustCall(t, "GET", n.base+"/customers/"+url.PathEscape(ref), key, nil, 200)
+				if got.raw != created.raw {
+					t.Fatalf("%s read\n%s\nnode A created\n%s", n.name, got.raw, created.raw)
+				}
+			}
+		}
+	})
+
+	t.Run("24 racing creates of one reference over 3 nodes: exactly one wins", func(t *testing.T) {
+		const racers = 24
+		results := make([]response, racers)
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for i := range racers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				results[i] = call(context.Background(), "POST", nodes[i%3].base+"/customers", key, url.Values{
+					"object_reference_id": {"racer"}, "mobile_number": {fmt.Sprint(1000 + i)},
+				})
+			}()
+		}
+		close(start)
+		wg.Wait()
+		wins, uniques := 0, 0
+		for i, r := range results {
+			switch {
+			case r.status == 200:
+				wins++
+			case r.status == 400 && r.str("error_code") == "unique":
+				uniques++
+			default:
+				t.Errorf("racer %d on %s: %d %s %v", i, nodes[i%3].name, r.status, r.raw, r.transportE)
+			}
+		}
+		if wins != 1 || uniques != racers-1 {
+			t.Fatalf("%d wins and %d unique errors, want 1 and %d", wins, uniques, racers-1)
+		}
+	})
+
+	t.Run("concurrent partial updates of different fields on different nodes never undo each other", func(t *testing.T) {
+		created := mustCall(t, "POST", a.base+"/customers", key, url.Values{
+			"object_reference_id": {"partial"}, "mobile_number": {"1"},
+		}, 200)
+		path := "/customers/" + created.str("id")
+		const rounds = 15
+		fields := []struct{ name, format string }{
+			{"first_name", "F%d"}, {"last_name", "L%d"}, {"mobile_number", "9%d"},
+			{"mobile_country_code", "%d"}, {"email_address", "e%d@example.com"},
+		}
+		var wg sync.WaitGroup
+		for f, field := range fields {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 1; i <= rounds; i++ {
+					n := nodes[(f+i)%3]
+					r := call(context.Background(), "POST", n.base+path, key, url.Values{field.name: {fmt.Sprintf(field.format, i)}})
+					if r.status != 200 {
+						t.Errorf("update %s on %s: %d %s %v", field.name, n.name, r.status, r.raw, r.transportE)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		for _, n := range nodes {
+			got := mustCall(t, "GET", n.base+path, key, nil, 200)
+			for _, field := range fields {
+				if want := fmt.Sprintf(field.format, rounds); got.str(field.name) != want {
+					t.Errorf("%s reads %s = %q, want %q (an update was undone): %s", n.name, field.name, got.str(field.name), want, got.raw)
+				}
+			}
+		}
+	})
+
+	t.Run("60 contending writers on one row over 3 nodes all get 200", func(t *testing.T) {
+		created := mustCall(t, "POST", b.base+"/customers", key, url.Values{
+			"object_reference_id": {"hot"}, "mobile_number": {"1"},
+		}, 200)
+		path := "/customers/" + created.str("id")
+		const writers = 60
+		results := make([]response, writers)
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for i := range writers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				results[i] = call(context.Background(), "POST", nodes[i%3].base+path, key, url.Values{
+					"first_name": {fmt.Sprintf("W%d", i)}, "mobile_number": {fmt.Sprint(5000 + i)},
+				})
+			}()
+		}
+		close(start)
+		wg.Wait()
+		for i, r := range results {
+			if r.status != 200 {
+				t.Errorf("writer %d on %s: %d %s %v", i, nodes[i%3].name, r.status, r.raw, r.transportE)
+			}
+		}
+		// Both fields of every update apply together: the survivor is one
+		// writer's pair, never a mix.
+		got := mustCall(t, "GET", c.base+path, key, nil, 200)
+		var w int
+		if _, err := fmt.Sscanf(got.str("first_name"), "W%d", &w); err != nil || got.str("mobile_number") != fmt.Sprint(5000+w) {
+			t.Fatalf("final record mixes writers: %s", got.raw)
+		}
+	})
+
+	t.Run("a key revoked with the CLI is refused by every node within 5 s", func(t *testing.T) {
+		doomed := cli(t, dbURL, "key", "create", "acme")
+		for _, n := range nodes {
+			mustCall(t, "GET", n.base+"/customers/jon@example.com", doomed, nil, 200)
+		}
+		cli(t, dbURL, "key", "revoke", doomed)
+		deadline := time.Now().Add(5 * time.Second)
+		for _, n := range nodes {
+			for {
+				r := call(context.Background(), "GET", n.base+"/customers/jon@example.com", doomed, nil)
+				if r.status == 401 && r.str("error_code") == "access_denied" {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("%s still answers %d to a revoked key 5 s after revocation", n.name, r.status)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+		}
+		// The other key keeps working everywhere.
+		for _, n := range nodes {
+			mustCall(t, "GET", n.base+"/customers/jon@example.com", key, nil, 200)
+		}
+	})
+}
+
+// checkMigrated checks that the schema is in place and recorded. That no
+// node failed while another one migrated is checked by their start.
+func checkMigrated(t *testing.T, dbURL string) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, `SELECT name FROM schema_migrations ORDER BY version`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(names) == 0 || names[0] != "0001_init.sql" {
+		t.Fatalf("schema_migrations after concurrent start: %v", names)
+	}
+}
