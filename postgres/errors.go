@@ -20,6 +20,7 @@ const (
 	codeUniqueViolation     = "23505"
 	codeForeignKeyViolation = "23503"
 	codeDuplicateTable      = "42P07"
+	codeDuplicateObject     = "42710"
 	codeUndefinedTable      = "42P01"
 	codeSerialization       = "40001" // serialization_failure: retry the transaction
 	codeDeadlock            = "40P01" // deadlock_detected: retry the transaction

@@ -118,8 +118,9 @@ func migrate(ctx context.Context, pool *pgxpool.Pool) ([]string, error) {
 
 // createMigrationsTable creates schema_migrations if it is missing. Two
 // sessions running CREATE TABLE IF NOT EXISTS at the same moment can both
-// miss the other's table, and the loser fails on the catalog's unique index;
-// running it again then finds the table.
+// miss the other's table, and the loser fails on the catalog's unique index
+// (as a duplicate key, table or row type); running it again then finds the
+// table.
 func createMigrationsTable(ctx context.Context, pool *pgxpool.Pool) error {
 	const ddl = `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version    INTEGER     NOT NULL PRIMARY KEY,
@@ -129,7 +130,7 @@ func createMigrationsTable(ctx context.Context, pool *pgxpool.Pool) error {
 	for range 5 {
 		_, err = pool.Exec(ctx, ddl)
 		var pe *pgconn.PgError
-		if !errors.As(err, &pe) || (pe.Code != codeUniqueViolation && pe.Code != codeDuplicateTable) {
+		if !errors.As(err, &pe) || (pe.Code != codeUniqueViolation && pe.Code != codeDuplicateTable && pe.Code != codeDuplicateObject) {
 			return err
 		}
 		if err := sleep(ctx, 20*time.Millisecond); err != nil {
