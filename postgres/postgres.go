@@ -35,10 +35,11 @@ const (
 	// DefaultConnectTimeout bounds one connection attempt, unless the URL sets
 	// connect_timeout.
 	DefaultConnectTimeout = 2 * time.Second
-	// DefaultOpTimeout bounds one store call, retries included. It is below
-	// the 5 s within which a request must be answered when the database is
-	// unreachable.
-	DefaultOpTimeout = 4 * time.Second
+	// DefaultOpTimeout bounds one store call, retries included. A request
+	// makes at most two calls (the key, then the customer), and when the
+	// database hangs the first one fails, so a request is answered within
+	// 5 s however the database fails.
+	DefaultOpTimeout = 3 * time.Second
 )
 
 // DefaultMaxConns is the pool size used when none is given: two connections

@@ -15,6 +15,8 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -108,9 +110,10 @@ const BinDir = "/usr/lib/postgresql/15/bin"
 // Cluster is a PostgreSQL cluster of a test's own, on a free loopback port,
 // that the test may stop and start.
 type Cluster struct {
-	t    testing.TB
-	dir  string // owned by the postgres user
-	port int
+	t      testing.TB
+	dir    string // owned by the postgres user
+	port   int
+	frozen []int // processes stopped by Freeze
 }
 
 // StartCluster creates and starts a throwaway cluster with initdb and pg_ctl,
@@ -149,6 +152,7 @@ func StartCluster(t testing.TB) *Cluster {
 	c.pg(initdb, "-D", c.dataDir(), "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8")
 	c.Start()
 	t.Cleanup(func() {
+		c.Thaw()
 		// Best effort: the test may have left it stopped.
 		cmd := exec.Command("runuser", "-u", "postgres", "--", filepath.Join(BinDir, "pg_ctl"),
 			"-D", c.dataDir(), "-m", "immediate", "-w", "stop")
@@ -185,6 +189,68 @@ func (c *Cluster) Start() {
 func (c *Cluster) Stop() {
 	c.t.Helper()
 	c.pg(filepath.Join(BinDir, "pg_ctl"), "-D", c.dataDir(), "-m", "fast", "-w", "-t", "60", "stop")
+}
+
+// Freeze stops (SIGSTOP) the postmaster and every server process under it:
+// the port still completes TCP handshakes, but nothing answers, as when the
+// database host or the network path hangs. Thaw undoes it.
+func (c *Cluster) Freeze() {
+	c.t.Helper()
+	pidFile, err := os.ReadFile(filepath.Join(c.dataDir(), "postmaster.pid"))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	postmaster, err := strconv.Atoi(strings.TrimSpace(strings.SplitN(string(pidFile), "\n", 2)[0]))
+	if err != nil {
+		c.t.Fatalf("postmaster.pid: %v", err)
+	}
+	// The postmaster first, so that it starts no new process meanwhile.
+	c.signal(postmaster, syscall.SIGSTOP)
+	for _, pid := range children(postmaster) {
+		c.signal(pid, syscall.SIGSTOP)
+	}
+}
+
+func (c *Cluster) signal(pid int, sig syscall.Signal) {
+	c.t.Helper()
+	if err := syscall.Kill(pid, sig); err != nil {
+		c.t.Fatalf("signal %d: %v", pid, err)
+	}
+	c.frozen = append(c.frozen, pid)
+}
+
+// Thaw resumes the processes Freeze stopped.
+func (c *Cluster) Thaw() {
+	for _, pid := range c.frozen {
+		_ = syscall.Kill(pid, syscall.SIGCONT)
+	}
+	c.frozen = nil
+}
+
+// children returns the processes whose parent is pid, from /proc.
+func children(pid int) []int {
+	entries, _ := os.ReadDir("/proc")
+	var out []int
+	for _, e := range entries {
+		child, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// "pid (comm) state ppid ...": comm may hold spaces, so split after ')'.
+		i := strings.LastIndexByte(string(stat), ')')
+		if i < 0 {
+			continue
+		}
+		fields := strings.Fields(string(stat[i+1:]))
+		if len(fields) >= 2 && fields[1] == strconv.Itoa(pid) {
+			out = append(out, child)
+		}
+	}
+	return out
 }
 
 // URL returns the URL of the cluster's postgres database.
