@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -15,10 +14,10 @@ import (
 
 	"customerd"
 	"customerd/httpapi"
-	"customerd/sqlite"
 )
 
-// testAPI is the real router on a real SQLite file, with two merchants.
+// testAPI is the real router on a real store (a SQLite file, or PostgreSQL
+// in the rerun of TestContractSuiteOnPostgreSQL), with two merchants.
 type testAPI struct {
 	t     *testing.T
 	srv   *httptest.Server
@@ -30,10 +29,7 @@ type testAPI struct {
 
 func newTestAPI(t *testing.T) *testAPI {
 	t.Helper()
-	store, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "api.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	store := openContractStore(t)
 	a := &testAPI{t: t, store: store}
 	a.clock.Store(time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC).Unix())
 	a.key1 = mustMerchant(t, store, "m1")
