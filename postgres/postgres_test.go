@@ -180,28 +180,6 @@ func TestReopenKeepsData(t *testing.T) {
 	}
 }
 
-// Path segments are percent-decoded, so a lookup key may hold bytes that
-// PostgreSQL refuses in text. They match nothing; they are not a fault.
-func TestUnstorableLookupKeysAreNotFound(t *testing.T) {
-	s := open(t, pgtest.NewSchema(t), postgres.Options{})
-	defer s.Close()
-	ctx := context.Background()
-	storetest.MustMerchant(t, s, "m1")
-	for _, key := range []string{"\xff\xfe", "a\x00b", "cst_\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff"} {
-		_, err := s.FindCustomer(ctx, "m1", key)
-		if customerd.ErrorCode(err) != customerd.ENOTFOUND {
-			t.Errorf("find %q: %v, want not found", key, err)
-		}
-		_, err = s.UpdateCustomer(ctx, "m1", key, customerd.Patch{FirstName: customerd.Present("x")}, storetest.T0)
-		if customerd.ErrorCode(err) != customerd.ENOTFOUND {
-			t.Errorf("update %q: %v, want not found", key, err)
-		}
-	}
-	if _, err := customerd.Authenticate(ctx, s, "cdk_\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff0000000000000000000000000000"); customerd.ErrorCode(err) != customerd.EUNAUTHORIZED {
-		t.Errorf("key with invalid UTF-8: %v, want unauthorized", err)
-	}
-}
-
 // With nothing listening, the store answers "unavailable" at once rather
 // than hanging or reporting a fault.
 func TestUnreachableDatabaseIsUnavailable(t *testing.T) {

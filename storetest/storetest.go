@@ -27,6 +27,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"customer: reference is unique per merchant, reusable across merchants", testUniqueReference},
 		{"customer: id match wins over reference match", testIDBeforeReference},
 		{"customer: lookup is exact and case-sensitive", testExactLookup},
+		{"customer: keys that are not valid text match nothing", testUnstorableKeys},
 		{"update: writes only the given fields and clears empty optionals", testPartialUpdate},
 		{"update: by reference, and not found for unknown or foreign customers", testUpdateLookup},
 		{"update: empty patch leaves the customer and last_updated alone", testEmptyPatch},
@@ -185,6 +186,25 @@ func testExactLookup(t *testing.T, s customerd.Store) {
 	if _, err := s.FindCustomer(ctx, "m1", "a/b+c%2Fd ünïcødé"); err != nil {
 		t.Fatalf("reference with special characters: %v", err)
 	}
+}
+
+// Path segments are percent-decoded, so a lookup key may hold invalid UTF-8
+// or NUL bytes, which some databases refuse in text. They match nothing;
+// they are not a fault.
+func testUnstorableKeys(t *testing.T, s customerd.Store) {
+	ctx := context.Background()
+	MustMerchant(t, s, "m1")
+	mustCreate(t, s, "m1", "ref")
+	for _, key := range []string{"\xff\xfe", "ref\x00", "cst_\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff"} {
+		_, err := s.FindCustomer(ctx, "m1", key)
+		wantCode(t, err, customerd.ENOTFOUND)
+		_, err = s.UpdateCustomer(ctx, "m1", key, customerd.Patch{FirstName: customerd.Present("x")}, T0)
+		wantCode(t, err, customerd.ENOTFOUND)
+	}
+	prefix := "cdk_\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff"
+	_, err := customerd.Authenticate(ctx, s, prefix+"0000000000000000000000000000")
+	wantCode(t, err, customerd.EUNAUTHORIZED)
+	wantCode(t, customerd.RevokeAPIKey(ctx, s, prefix, T0), customerd.ENOTFOUND)
 }
 
 func testPartialUpdate(t *testing.T, s customerd.Store) {
