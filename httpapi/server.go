@@ -10,18 +10,40 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
+	"math"
 	"net/http"
+	"net/netip"
 	"runtime/debug"
 	"time"
 
 	"customerd"
+	"customerd/ratelimit"
 )
 
-// Config holds what a Server needs.
+// Config holds what a Server needs. The zero value of every limit disables it.
 type Config struct {
 	Store  customerd.Store
 	Logger *slog.Logger     // nil discards logs
 	Now    func() time.Time // nil means time.Now
+
+	// RateLimit is how many requests per second one API key may make on
+	// average, and RateBurst how many it may make at once. Over the limit
+	// the answer is 429 with Retry-After. Zero in either disables the limit.
+	RateLimit float64
+	RateBurst int
+
+	// AuthFailures is how many failed authentications one client address
+	// may make per AuthFailWindow (1 minute when zero). Once they are spent,
+	// that address gets 429 with Retry-After on the customer routes, before
+	// its key is looked up, until the window lets it try again. Zero
+	// disables the limit.
+	AuthFailures   int
+	AuthFailWindow time.Duration
+
+	// TrustedProxies are the peers whose X-Forwarded-For header is believed
+	// when finding a client's address. Empty means the peer address is
+	// always the client's.
+	TrustedProxies []netip.Prefix
 }
 
 // Server is the HTTP handler of the API.
@@ -29,16 +51,28 @@ type Server struct {
 	store customerd.Store
 	log   *slog.Logger
 	now   func() time.Time
+
+	keyLimit       *ratelimit.Limiter // per API key prefix; nil when off
+	authFailLimit  *ratelimit.Limiter // per client address; nil when off
+	trustedProxies []netip.Prefix
 }
 
 // New returns a Server for cfg.
 func New(cfg Config) *Server {
-	s := &Server{store: cfg.Store, log: cfg.Logger, now: cfg.Now}
+	s := &Server{store: cfg.Store, log: cfg.Logger, now: cfg.Now, trustedProxies: cfg.TrustedProxies}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	s.keyLimit = ratelimit.New(cfg.RateLimit, cfg.RateBurst, 0)
+	if cfg.AuthFailures > 0 {
+		window := cfg.AuthFailWindow
+		if window <= 0 {
+			window = time.Minute
+		}
+		s.authFailLimit = ratelimit.New(float64(cfg.AuthFailures)/window.Seconds(), cfg.AuthFailures, 0)
 	}
 	return s
 }
@@ -62,6 +96,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h["Content-Type"] = []string{"application/json"}
 	h["X-Request-Id"] = []string{req.requestID}
 	h["X-Response-Id"] = []string{newID()}
+	h["X-Content-Type-Options"] = []string{"nosniff"}
+	// Responses carry customers' personal data: no cache may keep them.
+	h["Cache-Control"] = []string{"no-store"}
 	defer func() {
 		if p := recover(); p != nil {
 			if p == http.ErrAbortHandler {
@@ -98,39 +135,70 @@ func (s *Server) route(req *request) {
 	h(s, req, id)
 }
 
-// authenticate checks the Basic credentials and x-merchantid, and records
-// the merchant. It answers 401 itself and returns false on failure.
+// authenticate checks the Basic credentials and x-merchantid, records the
+// merchant, and applies the abuse limits. It answers 401 or 429 itself and
+// returns false on failure.
 func (s *Server) authenticate(req *request) bool {
+	// An address that keeps presenting bad keys is turned away before its
+	// key is looked up, so that guessing also cannot load the database.
+	var client string
+	if s.authFailLimit != nil {
+		client = clientKey(clientAddr(req.r, s.trustedProxies))
+		if ok, wait := s.authFailLimit.Check(client, s.now()); !ok {
+			s.log.Warn("too many failed authentications", "request_id", req.requestID, "client", client)
+			s.fail(req, rateLimited(retryAfterSeconds(wait)))
+			return false
+		}
+	}
 	key, ok := basicUsername(req.r.Header.Get("Authorization"))
 	if !ok {
-		s.unauthorized(req)
+		s.unauthorized(req, client)
 		return false
 	}
-	merchantID, err := customerd.Authenticate(req.r.Context(), s.store, key)
+	ctx, cancel := requestContext(req.r)
+	merchantID, err := customerd.Authenticate(ctx, s.store, key)
+	cancel()
 	if err != nil {
 		if customerd.ErrorCode(err) != customerd.EUNAUTHORIZED {
 			s.failErr(req, err)
 			return false
 		}
 		s.log.Info("authentication failed", "request_id", req.requestID, "key", customerd.RedactKey(key))
-		s.unauthorized(req)
+		s.unauthorized(req, client)
 		return false
 	}
 	// Most SDKs send x-merchantid; when they do it must name the key's merchant.
 	if hdr := req.r.Header.Get("X-Merchantid"); hdr != "" && hdr != merchantID {
 		s.log.Info("x-merchantid does not match the key's merchant", "request_id", req.requestID,
 			"key", customerd.RedactKey(key))
-		s.unauthorized(req)
+		s.unauthorized(req, client)
 		return false
 	}
 	req.merchantID = merchantID
 	req.w.Header()["X-Jp-Merchant-Id"] = []string{merchantID}
+	if s.keyLimit != nil {
+		prefix, _ := customerd.APIKeyPrefix(key) // the key authenticated, so it has one
+		if ok, wait := s.keyLimit.Allow(prefix, s.now()); !ok {
+			s.log.Info("API key over its rate limit", "request_id", req.requestID, "key", customerd.RedactKey(key))
+			s.fail(req, rateLimited(retryAfterSeconds(wait)))
+			return false
+		}
+	}
 	return true
 }
 
-func (s *Server) unauthorized(req *request) {
+// unauthorized answers 401 and counts the failure against the client address.
+func (s *Server) unauthorized(req *request, client string) {
+	if s.authFailLimit != nil {
+		s.authFailLimit.Allow(client, s.now())
+	}
 	req.w.Header().Set("WWW-Authenticate", `Basic realm="customerd"`)
 	s.fail(req, errUnauthorized)
+}
+
+// retryAfterSeconds rounds a wait up to the whole seconds of Retry-After.
+func retryAfterSeconds(d time.Duration) int {
+	return max(1, int(math.Ceil(d.Seconds())))
 }
 
 // failErr answers with the wire error for a domain error, logging faults.
@@ -185,7 +253,13 @@ func newID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// requestContext bounds the store calls of one request.
+// storeTimeout bounds the database calls of one request. It is shorter than
+// the HTTP server's WriteTimeout, so that a stuck database still gets a 5xx
+// answer written rather than a cut connection.
+const storeTimeout = 10 * time.Second
+
+// requestContext bounds the store calls of one request. Every store call of
+// the handlers goes through it.
 func requestContext(r *http.Request) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(r.Context(), 10*time.Second)
+	return context.WithTimeout(r.Context(), storeTimeout)
 }

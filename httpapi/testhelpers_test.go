@@ -29,15 +29,26 @@ type testAPI struct {
 
 func newTestAPI(t *testing.T) *testAPI {
 	t.Helper()
+	return newTestAPIWith(t, nil)
+}
+
+// newTestAPIWith is newTestAPI with a Config that configure may change (set
+// limits or a logger, wrap the store) before the server starts.
+func newTestAPIWith(t *testing.T, configure func(*httpapi.Config)) *testAPI {
+	t.Helper()
 	store := openContractStore(t)
 	a := &testAPI{t: t, store: store}
 	a.clock.Store(time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC).Unix())
 	a.key1 = mustMerchant(t, store, "m1")
 	a.key2 = mustMerchant(t, store, "m2")
-	a.srv = httptest.NewUnstartedServer(httpapi.New(httpapi.Config{
+	cfg := httpapi.Config{
 		Store: store,
 		Now:   func() time.Time { return time.Unix(a.clock.Load(), 0) },
-	}))
+	}
+	if configure != nil {
+		configure(&cfg)
+	}
+	a.srv = httptest.NewUnstartedServer(httpapi.New(cfg))
 	sdkStartContractServer(a.srv) // plain HTTP, or TLS when the suite is rerun over TLS
 	t.Cleanup(func() {
 		a.srv.Close()

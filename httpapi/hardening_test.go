@@ -1,0 +1,441 @@
+package httpapi_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"customerd"
+	"customerd/httpapi"
+)
+
+const bodyRateLimited = `{"status":"error","error_code":"too_many_requests",
+	 "error_message":"Too many requests. Please retry after some time.",
+	 "error_info":{"user_message":"Too many requests.",
+	  "developer_message":"Rate limit exceeded; retry after the Retry-After delay.",
+	  "code":"RATE_LIMITED","category":"USER_ERROR"}}`
+
+// hookStore is the real store with a hook that runs before every call with
+// the call's context, its method name and its main argument.
+type hookStore struct {
+	customerd.Store
+	before func(ctx context.Context, method, arg string)
+}
+
+func (h hookStore) CreateCustomer(ctx context.Context, c *customerd.Customer) error {
+	h.before(ctx, "CreateCustomer", c.ObjectReferenceID)
+	return h.Store.CreateCustomer(ctx, c)
+}
+
+func (h hookStore) FindCustomer(ctx context.Context, merchantID, idOrRef string) (*customerd.Customer, error) {
+	h.before(ctx, "FindCustomer", idOrRef)
+	return h.Store.FindCustomer(ctx, merchantID, idOrRef)
+}
+
+func (h hookStore) UpdateCustomer(ctx context.Context, merchantID, idOrRef string, p customerd.Patch, now time.Time) (*customerd.Customer, error) {
+	h.before(ctx, "UpdateCustomer", idOrRef)
+	return h.Store.UpdateCustomer(ctx, merchantID, idOrRef, p, now)
+}
+
+func (h hookStore) CreateMerchant(ctx context.Context, m customerd.Merchant) error {
+	h.before(ctx, "CreateMerchant", m.ID)
+	return h.Store.CreateMerchant(ctx, m)
+}
+
+func (h hookStore) CountMerchants(ctx context.Context) (int, error) {
+	h.before(ctx, "CountMerchants", "")
+	return h.Store.CountMerchants(ctx)
+}
+
+func (h hookStore) CreateAPIKey(ctx context.Context, k customerd.APIKey) error {
+	h.before(ctx, "CreateAPIKey", k.Prefix)
+	return h.Store.CreateAPIKey(ctx, k)
+}
+
+func (h hookStore) FindAPIKey(ctx context.Context, prefix string) (*customerd.APIKey, error) {
+	h.before(ctx, "FindAPIKey", prefix)
+	return h.Store.FindAPIKey(ctx, prefix)
+}
+
+func (h hookStore) ListAPIKeys(ctx context.Context, merchantID string) ([]customerd.APIKey, error) {
+	h.before(ctx, "ListAPIKeys", merchantID)
+	return h.Store.ListAPIKeys(ctx, merchantID)
+}
+
+func (h hookStore) RevokeAPIKey(ctx context.Context, prefix string, now time.Time) error {
+	h.before(ctx, "RevokeAPIKey", prefix)
+	return h.Store.RevokeAPIKey(ctx, prefix, now)
+}
+
+func (h hookStore) Ping(ctx context.Context) error {
+	h.before(ctx, "Ping", "")
+	return h.Store.Ping(ctx)
+}
+
+// logBuffer collects the server's JSON logs.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// records returns the log lines decoded.
+func (b *logBuffer) records(t *testing.T) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(b.String()), "\n") {
+		if line == "" {
+			continue
+		}
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("log line is not JSON: %v: %s", err, line)
+		}
+		out = append(out, rec)
+	}
+	return out
+}
+
+func jsonLogger(b *logBuffer) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+func TestPerKeyRateLimit(t *testing.T) {
+	a := newTestAPIWith(t, func(c *httpapi.Config) { c.RateLimit, c.RateBurst = 2, 3 })
+	for i := 0; i < 3; i++ {
+		wantStatus(t, a.do("GET", "/customers/nobody", ""), 404)
+	}
+	r := a.do("GET", "/customers/nobody", "")
+	wantStatus(t, r, 429)
+	wantBody(t, r, bodyRateLimited)
+	if got := r.header.Get("Retry-After"); got != "1" {
+		t.Fatalf("Retry-After %q, want 1 (a token every 0.5 s, rounded up)", got)
+	}
+	if r.header.Get("X-Jp-Merchant-Id") != "m1" {
+		t.Fatalf("a 429 for an authenticated key should name its merchant, got %q", r.header.Get("X-Jp-Merchant-Id"))
+	}
+	// Writes are limited too, and the limit is per key: m2 is not affected.
+	wantStatus(t, a.do("POST", "/customers", "object_reference_id=r&mobile_number=1"), 429)
+	wantStatus(t, a.do("GET", "/customers/nobody", "", basicAuth(a.key2)), 404)
+	// The bucket refills at the configured rate.
+	a.advance(time.Second)
+	wantStatus(t, a.do("GET", "/customers/nobody", ""), 404)
+	wantStatus(t, a.do("GET", "/customers/nobody", ""), 404)
+	wantStatus(t, a.do("GET", "/customers/nobody", ""), 429)
+}
+
+func TestRateLimitsAreOffByDefault(t *testing.T) {
+	a := newTestAPI(t)
+	for i := 0; i < 200; i++ {
+		wantStatus(t, a.do("GET", "/customers/nobody", ""), 404)
+	}
+	for i := 0; i < 200; i++ {
+		wantStatus(t, a.do("GET", "/customers/nobody", "", basicAuth("cdk_0000000000000000000000000000000000000000")), 401)
+	}
+}
+
+func TestBadKeysFromOneAddressMeet429BeforeTheKeyLookup(t *testing.T) {
+	var lookups atomic.Int64
+	a := newTestAPIWith(t, func(c *httpapi.Config) {
+		c.AuthFailures = 20 // per minute: one more try every 3 s once spent
+		c.Store = hookStore{Store: c.Store, before: func(_ context.Context, method, _ string) {
+			if method == "FindAPIKey" {
+				lookups.Add(1)
+			}
+		}}
+	})
+	bad := basicAuth("cdk_0000000000000000000000000000000000000000")
+	for i := 0; i < 20; i++ {
+		wantStatus(t, a.do("GET", "/customers/x", "", bad), 401)
+	}
+	for i := 0; i < 280; i++ {
+		r := a.do("GET", "/customers/x", "", bad)
+		wantStatus(t, r, 429)
+		wantBody(t, r, bodyRateLimited)
+		if got := r.header.Get("Retry-After"); got != "3" {
+			t.Fatalf("Retry-After %q, want 3", got)
+		}
+	}
+	if n := lookups.Load(); n != 20 {
+		t.Fatalf("%d key lookups for 300 bad keys, want 20: a blocked address must not reach the database", n)
+	}
+	// The limit is on the address: while it cools down, even a good key from
+	// it is turned away (the key is not looked at).
+	wantStatus(t, a.do("GET", "/customers/x", ""), 429)
+	// Missing and malformed credentials count as failures too.
+	a.advance(3 * time.Second)
+	wantStatus(t, a.do("GET", "/customers/x", "", noAuth()), 401)
+	wantStatus(t, a.do("GET", "/customers/x", ""), 429)
+	// Once it has cooled down, a good key works; successes cost nothing.
+	a.advance(time.Minute)
+	for i := 0; i < 50; i++ {
+		wantStatus(t, a.do("GET", "/customers/x", ""), 404)
+	}
+	// Routes that need no key are never limited.
+	for i := 0; i < 25; i++ {
+		a.do("GET", "/customers/x", "", bad)
+	}
+	wantStatus(t, a.do("GET", "/healthz", ""), 200)
+}
+
+func TestAuthFailuresAreCountedPerClientBehindTrustedProxies(t *testing.T) {
+	a := newTestAPIWith(t, func(c *httpapi.Config) {
+		c.AuthFailures = 3
+		c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+	})
+	bad := basicAuth("cdk_0000000000000000000000000000000000000000")
+	from := func(xff string) reqOpt { return header("X-Forwarded-For", xff) }
+	for i := 0; i < 3; i++ {
+		wantStatus(t, a.do("GET", "/customers/x", "", bad, from("203.0.113.5")), 401)
+	}
+	wantStatus(t, a.do("GET", "/customers/x", "", bad, from("203.0.113.5")), 429)
+	// A client cannot escape by prepending addresses: only the hop the
+	// trusted proxy saw counts.
+	wantStatus(t, a.do("GET", "/customers/x", "", from("198.51.100.1, 203.0.113.5")), 429)
+	// Another client behind the same proxy has its own allowance.
+	wantStatus(t, a.do("GET", "/customers/x", "", from("203.0.113.6")), 404)
+	// Chained trusted proxies are skipped.
+	wantStatus(t, a.do("GET", "/customers/x", "", from("203.0.113.5, 127.0.0.9")), 429)
+}
+
+func TestForwardedForIsIgnoredFromUntrustedPeers(t *testing.T) {
+	a := newTestAPIWith(t, func(c *httpapi.Config) { c.AuthFailures = 3 })
+	bad := basicAuth("cdk_0000000000000000000000000000000000000000")
+	for i := 0; i < 3; i++ {
+		xff := header("X-Forwarded-For", "203.0.113."+string(rune('1'+i)))
+		wantStatus(t, a.do("GET", "/customers/x", "", bad, xff), 401)
+	}
+	// Three different claimed addresses, one real peer: it is blocked.
+	wantStatus(t, a.do("GET", "/customers/x", "", header("X-Forwarded-For", "203.0.113.9")), 429)
+}
+
+func TestSecurityHeadersOnEveryResponse(t *testing.T) {
+	a := newTestAPI(t)
+	c := a.create("object_reference_id=r&mobile_number=1")
+	for _, r := range []*response{
+		c,
+		a.do("GET", "/customers/r", ""),
+		a.do("POST", "/customers/r", "first_name=Jon"),
+		a.do("GET", "/customers/nobody", ""),
+		a.do("GET", "/customers/r", "", noAuth()),
+		a.do("POST", "/customers", "email_address=bad"),
+		a.do("DELETE", "/customers/r", ""),
+		a.do("GET", "/nowhere", ""),
+		a.do("GET", "/healthz", ""),
+	} {
+		if got := r.header.Get("X-Content-Type-Options"); got != "nosniff" {
+			t.Errorf("%d %s: X-Content-Type-Options %q", r.status, r.body, got)
+		}
+		if got := r.header.Get("Cache-Control"); got != "no-store" {
+			t.Errorf("%d %s: Cache-Control %q", r.status, r.body, got)
+		}
+	}
+}
+
+func TestWrongKeyAndUnknownKeyAreIndistinguishable(t *testing.T) {
+	a := newTestAPI(t)
+	// Same prefix as m1's key, so the lookup finds m1's key and the hash
+	// comparison fails; versus a key whose prefix matches nothing.
+	last := a.key1[len(a.key1)-1]
+	flip := byte('0')
+	if last == '0' {
+		flip = '1'
+	}
+	wrongForExisting := a.key1[:len(a.key1)-1] + string(flip)
+	unknown := "cdk_ffffffffffff" + a.key1[16:]
+	cases := []struct {
+		name string
+		opts []reqOpt
+	}{
+		{"wrong key of an existing merchant", []reqOpt{basicAuth(wrongForExisting)}},
+		{"key of no merchant", []reqOpt{basicAuth(unknown)}},
+		{"wrong key, x-merchantid of an existing merchant", []reqOpt{basicAuth(wrongForExisting), header("x-merchantid", "m1")}},
+		{"unknown key, x-merchantid of no merchant", []reqOpt{basicAuth(unknown), header("x-merchantid", "nosuch")}},
+	}
+	var first *response
+	for _, tc := range cases {
+		r := a.do("GET", "/customers/x", "", tc.opts...)
+		wantStatus(t, r, 401)
+		for _, h := range []string{"X-Request-Id", "X-Response-Id", "Date"} {
+			r.header.Del(h)
+		}
+		if first == nil {
+			first = r
+			continue
+		}
+		if !bytes.Equal(r.body, first.body) {
+			t.Errorf("%s: body\n%s\ndiffers from %s:\n%s", tc.name, r.body, cases[0].name, first.body)
+		}
+		gotH, _ := json.Marshal(r.header)
+		wantH, _ := json.Marshal(first.header)
+		if !bytes.Equal(gotH, wantH) {
+			t.Errorf("%s: headers %s differ from %s: %s", tc.name, gotH, cases[0].name, wantH)
+		}
+	}
+}
+
+func TestEveryStoreCallHasADeadline(t *testing.T) {
+	var mu sync.Mutex
+	var calls, unbounded []string
+	a := newTestAPIWith(t, func(c *httpapi.Config) {
+		c.Store = hookStore{Store: c.Store, before: func(ctx context.Context, method, _ string) {
+			mu.Lock()
+			defer mu.Unlock()
+			calls = append(calls, method)
+			if d, ok := ctx.Deadline(); !ok || time.Until(d) > 30*time.Second {
+				unbounded = append(unbounded, method)
+			}
+		}}
+	})
+	c := a.create("object_reference_id=r&mobile_number=1")
+	a.do("GET", "/customers/"+c.str("id")+"?options.get_client_auth_token=true", "")
+	a.do("POST", "/customers/r", "first_name=Jon")
+	a.do("POST", "/customers/r", "")
+	a.do("GET", "/customers/nobody", "", basicAuth("cdk_0000000000000000000000000000000000000000"))
+	a.do("GET", "/healthz", "")
+	mu.Lock()
+	defer mu.Unlock()
+	for _, want := range []string{"FindAPIKey", "CreateCustomer", "FindCustomer", "UpdateCustomer"} {
+		if !strings.Contains(strings.Join(calls, " "), want) {
+			t.Errorf("the workout made no %s call; calls: %v", want, calls)
+		}
+	}
+	if len(unbounded) > 0 {
+		t.Fatalf("store calls without a request deadline (at most the 30 s write timeout): %v", unbounded)
+	}
+}
+
+func TestHandlerPanicIsA500AndTheServerKeepsServing(t *testing.T) {
+	var logs logBuffer
+	a := newTestAPIWith(t, func(c *httpapi.Config) {
+		c.Logger = jsonLogger(&logs)
+		c.Store = hookStore{Store: c.Store, before: func(_ context.Context, method, arg string) {
+			if method == "FindCustomer" && arg == "boom" {
+				panic("store exploded")
+			}
+		}}
+	})
+	r := a.do("GET", "/customers/boom", "", header("X-Request-Id", "req-panic-1"))
+	wantStatus(t, r, 500)
+	wantBody(t, r, `{"status":"error","error_code":"internal_error",
+		"error_message":"Something went wrong. Please retry or contact support with the request id.",
+		"error_info":{"user_message":"Something went wrong.","developer_message":"Internal server error.",
+		 "code":"INTERNAL_ERROR","category":"SERVER_ERROR"},
+		"request_id":"req-panic-1"}`)
+	if r.header.Get("X-Request-Id") != "req-panic-1" {
+		t.Fatalf("x-request-id %q", r.header.Get("X-Request-Id"))
+	}
+	for _, leak := range []string{"store exploded", "goroutine", ".go:"} {
+		if strings.Contains(string(r.body), leak) {
+			t.Fatalf("500 body leaks %q: %s", leak, r.body)
+		}
+	}
+	var found bool
+	for _, rec := range logs.records(t) {
+		if rec["msg"] != "panic while serving request" {
+			continue
+		}
+		found = true
+		stack, _ := rec["stack"].(string)
+		if rec["request_id"] != "req-panic-1" || rec["panic"] != "store exploded" ||
+			!strings.Contains(stack, "hookStore.FindCustomer") {
+			t.Fatalf("panic log lacks the request id, the panic or its stack: %v", rec)
+		}
+		if rec["level"] != "ERROR" {
+			t.Fatalf("panic logged at %v", rec["level"])
+		}
+	}
+	if !found {
+		t.Fatalf("panic not logged:\n%s", logs.String())
+	}
+	// The server is still up, on the same connection pool.
+	a.create("object_reference_id=after&mobile_number=1")
+	wantStatus(t, a.do("GET", "/customers/after", ""), 200)
+}
+
+// TestLogsCarryNoKeyAndNoPersonalData runs every kind of request, with
+// distinctive personal values, and greps the logs for them.
+func TestLogsCarryNoKeyAndNoPersonalData(t *testing.T) {
+	var logs logBuffer
+	a := newTestAPIWith(t, func(c *httpapi.Config) {
+		c.Logger = jsonLogger(&logs)
+		c.RateLimit, c.RateBurst = 1000, 1000
+		c.AuthFailures = 5
+	})
+	pii := []string{
+		"ref.secret.7781@example.org", "ref-json-5512", "aurelio.pii@example.com", "xan.tippe@example.net",
+		"_leading.underscore@example.com", "Aurelio", "Quintavalle", "Xanthippe", "98765432109", "91234567",
+		"4455667788", "BadName!x", "74747474747474747",
+	}
+	c := a.create("object_reference_id=ref.secret.7781%40example.org&mobile_number=98765432109&mobile_country_code=%2B44" +
+		"&email_address=aurelio.pii%40example.com&first_name=Aurelio&last_name=Quintavalle")
+	wantStatus(t, a.do("POST", "/customers", `{"object_reference_id":"ref-json-5512","mobile_number":91234567,"first_name":"Xanthippe"}`,
+		header("Content-Type", "application/json")), 200)
+	wantStatus(t, a.do("GET", "/customers/ref.secret.7781@example.org?options.get_client_auth_token=true", ""), 200)
+	wantStatus(t, a.do("GET", "/customers/"+c.str("id"), "", header("x-merchantid", "m1")), 200)
+	wantStatus(t, a.do("POST", "/customers/ref.secret.7781%40example.org", "mobile_number=4455667788&email_address=xan.tippe%40example.net"), 200)
+	wantStatus(t, a.do("POST", "/customers/ref-json-5512", "last_name="), 200)
+	// Validation failures whose messages quote the values.
+	wantStatus(t, a.do("POST", "/customers", "object_reference_id=ref-json-5512&mobile_number=1&email_address=_leading.underscore%40example.com"), 400)
+	wantStatus(t, a.do("POST", "/customers/ref-json-5512", "first_name=BadName!x&mobile_number=74747474747474747"), 400)
+	wantStatus(t, a.do("POST", "/customers", "object_reference_id=ref-json-5512&mobile_number=1"), 400) // duplicate
+	wantStatus(t, a.do("POST", "/customers", `{"object_reference_id":"ref-json-5512","mobile_number":[1]}`,
+		header("Content-Type", "application/json")), 400)
+	// Not found, with a reference in the path; other merchant's customer.
+	wantStatus(t, a.do("GET", "/customers/ref.secret.7781@example.org", "", basicAuth(a.key2)), 404)
+	wantStatus(t, a.do("POST", "/customers/xan.tippe@example.net", "first_name=Aurelio"), 404)
+	wantStatus(t, a.do("GET", "/customers/ref.secret.7781@example.org/extra", ""), 404)
+	// Bad keys of every kind, a merchant mismatch, then the address limit.
+	badKeys := []string{
+		a.key1[:len(a.key1)-1] + "x",
+		"cdk_1111111111111111111111111111111111111111",
+		"hunter2-not-a-customerd-key",
+		a.key2 + "trailing",
+	}
+	wantStatus(t, a.do("GET", "/customers/ref-json-5512", "", header("x-merchantid", "m2")), 401)
+	for _, k := range badKeys {
+		wantStatus(t, a.do("GET", "/customers/ref-json-5512", "", basicAuth(k)), 401)
+	}
+	wantStatus(t, a.do("GET", "/customers/ref-json-5512", "", basicAuth(badKeys[0])), 429)
+
+	out := logs.String()
+	if len(logs.records(t)) < 15 {
+		t.Fatalf("too few log lines to mean anything:\n%s", out)
+	}
+	for _, k := range append([]string{a.key1, a.key2}, badKeys...) {
+		// The stored prefix may be logged; the rest of a key never.
+		secret := k
+		if len(k) > customerd.KeyPrefixLen {
+			secret = k[customerd.KeyPrefixLen:]
+		}
+		if strings.Contains(out, secret) {
+			t.Errorf("logs carry (part of) the key %s…", k[:8])
+		}
+	}
+	for _, v := range pii {
+		if strings.Contains(out, v) {
+			t.Errorf("logs carry the personal value %q", v)
+		}
+	}
+	if t.Failed() {
+		t.Logf("logs:\n%s", out)
+	}
+}
