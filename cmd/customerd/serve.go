@@ -25,6 +25,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	tlsCert := fs.String("tls-cert", "", "TLS certificate file (PEM); with --tls-key, serve HTTPS (HTTP/2 and HTTP/1.1); reloaded on SIGHUP")
 	tlsKey := fs.String("tls-key", "", "TLS private key file (PEM) of --tls-cert")
 	maxConns := fs.Int("db-max-conns", postgres.DefaultMaxConns(), "PostgreSQL connections per node (2 per CPU, at least 4); unused with SQLite")
+	limits := limitFlags(fs)
 	pos, err := fs.parse(args)
 	if err != nil {
 		return errUsage
@@ -36,6 +37,10 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	graceDur, err := time.ParseDuration(*grace)
 	if err != nil || graceDur < 0 {
 		return fmt.Errorf("--shutdown-grace %q: want a duration such as 10s", *grace)
+	}
+	var apiCfg httpapi.Config
+	if err := limits(&apiCfg); err != nil {
+		return err
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, nil))
 	certs, err := loadTLS(*tlsCert, *tlsKey)
@@ -66,8 +71,12 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 
+	apiCfg.Store, apiCfg.Logger = store, log
+	// A client that sends its headers slowly is cut off after
+	// ReadHeaderTimeout. WriteTimeout exceeds the handlers' 10 s database
+	// deadline, so a stuck database still gets its 5xx written.
 	srv := &http.Server{
-		Handler:           httpapi.New(httpapi.Config{Store: store, Logger: log}),
+		Handler:           httpapi.New(apiCfg),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -92,8 +101,13 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	log.Info("shutting down", "grace", graceDur.String())
 	sctx, cancel := context.WithTimeout(context.Background(), graceDur)
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-		return err
+	if err := srv.Shutdown(sctx); err != nil {
+		if !errors.Is(err, context.DeadlineExceeded) {
+			return err
+		}
+		// Grace is over: cut what is left, then close the database.
+		log.Warn("shutdown grace expired; closing the remaining connections")
+		srv.Close()
 	}
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err

@@ -1,0 +1,469 @@
+//go:build unix
+
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// These tests run the real customerd binary as a separate process, so that
+// it can be killed with SIGKILL and signalled like a deployed server.
+
+var (
+	binOnce sync.Once
+	binDir  string
+	binPath string
+	binErr  error
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
+// customerdBinary builds the command once per test run.
+func customerdBinary(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds and runs the customerd binary; skipped with -short")
+	}
+	binOnce.Do(func() {
+		binDir, binErr = os.MkdirTemp("", "customerd-bin-")
+		if binErr != nil {
+			return
+		}
+		binPath = filepath.Join(binDir, "customerd")
+		args := []string{"build", "-o", binPath}
+		if raceEnabled {
+			args = append(args, "-race")
+		}
+		cmd := exec.Command(goTool(), append(args, ".")...)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			binErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if binErr != nil {
+		t.Fatal(binErr)
+	}
+	return binPath
+}
+
+func goTool() string {
+	if p, err := exec.LookPath("go"); err == nil {
+		return p
+	}
+	return filepath.Join(os.Getenv("GOROOT"), "bin", "go")
+}
+
+// proc is a running "customerd serve".
+type proc struct {
+	cmd    *exec.Cmd
+	stderr *syncBuffer
+	addr   string
+	exited chan struct{} // closed when the process has exited
+	err    error         // the Wait error, once exited is closed
+}
+
+// startProc starts "customerd serve" on a free port and waits until it listens.
+func startProc(t *testing.T, bin string, db string, extra ...string) *proc {
+	t.Helper()
+	args := append([]string{"serve", "--listen", "127.0.0.1:0", "--db", db}, extra...)
+	p := &proc{cmd: exec.Command(bin, args...), stderr: &syncBuffer{}, exited: make(chan struct{})}
+	p.cmd.Stderr = p.stderr
+	p.cmd.Env = append(os.Environ(), "GORACE=halt_on_error=1")
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.err = p.cmd.Wait(); close(p.exited) }()
+	t.Cleanup(func() {
+		select {
+		case <-p.exited:
+		default:
+			p.cmd.Process.Kill()
+			<-p.exited
+		}
+	})
+	deadline := time.After(30 * time.Second)
+	for p.addr == "" {
+		for _, line := range strings.Split(p.stderr.String(), "\n") {
+			var rec struct{ Msg, Addr string }
+			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "listening" {
+				p.addr = rec.Addr
+			}
+		}
+		select {
+		case <-p.exited:
+			t.Fatalf("customerd serve exited: %v\n%s", p.err, p.stderr.String())
+		case <-deadline:
+			t.Fatalf("customerd serve did not start:\n%s", p.stderr.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return p
+}
+
+// waitExit waits for the process to end and returns its exit code.
+func (p *proc) waitExit(t *testing.T, within time.Duration) int {
+	t.Helper()
+	select {
+	case <-p.exited:
+	case <-time.After(within):
+		t.Fatalf("customerd still running %v after the signal:\n%s", within, p.stderr.String())
+	}
+	var ee *exec.ExitError
+	if errors.As(p.err, &ee) {
+		return ee.ExitCode()
+	}
+	if p.err != nil {
+		t.Fatal(p.err)
+	}
+	return 0
+}
+
+// waitLog waits until a JSON log line with this msg appears.
+func (p *proc) waitLog(t *testing.T, msg string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(p.stderr.String(), `"msg":"`+msg+`"`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %q log line:\n%s", msg, p.stderr.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// newMerchant creates a merchant with a unique id through the binary and
+// returns its key. It skips the test when the binary does not support db.
+func newMerchant(t *testing.T, bin, db string) string {
+	t.Helper()
+	var b [4]byte
+	rand.Read(b[:])
+	cmd := exec.Command(bin, "merchant", "create", "m"+hex.EncodeToString(b[:]), "--db", db)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		if strings.Contains(stderr.String(), "unsupported database URL") {
+			t.Skipf("this customerd does not support --db %s yet", redactDB(db))
+		}
+		t.Fatalf("merchant create: %v\n%s", err, stderr.String())
+	}
+	key := strings.TrimSpace(string(out))
+	if !keyPattern.MatchString(key) {
+		t.Fatalf("merchant create printed %q", out)
+	}
+	return key
+}
+
+// apiClient calls one server with one key.
+type apiClient struct {
+	base string
+	auth string
+	http *http.Client
+}
+
+func newAPIClient(addr, key string, conns int) *apiClient {
+	return &apiClient{
+		base: "http://" + addr,
+		auth: "Basic " + base64.StdEncoding.EncodeToString([]byte(key+":")),
+		http: &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: conns}},
+	}
+}
+
+// call sends a form (POST when form is not nil) and decodes the JSON answer.
+func (c *apiClient) call(method, path string, form url.Values) (int, map[string]any, error) {
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, err := http.NewRequest(method, c.base+path, body)
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Authorization", c.auth)
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	res, err := c.http.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer res.Body.Close()
+	var out map[string]any
+	if err := json.NewDecoder(res.Body).Decode(&out); err != nil {
+		return res.StatusCode, nil, err
+	}
+	return res.StatusCode, out, nil
+}
+
+func TestKill9LosesNoAcknowledgedUpdate(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) {
+		crashUnderLoad(t, "sqlite:"+filepath.Join(t.TempDir(), "crash.db"))
+	})
+	t.Run("postgres", func(t *testing.T) {
+		db := os.Getenv("CUSTOMERD_TEST_POSTGRES_URL")
+		if db == "" {
+			t.Skip("set CUSTOMERD_TEST_POSTGRES_URL=postgres://… to run this against PostgreSQL")
+		}
+		crashUnderLoad(t, db)
+	})
+}
+
+// customerState is what a load worker knows about one customer: the last
+// update the server acknowledged, and the one in flight when it died (which
+// may or may not have been applied).
+type customerState struct {
+	ref      string
+	acked    int
+	inFlight int
+}
+
+// crashUnderLoad runs concurrent updates against the binary, kills it with
+// SIGKILL mid-load, restarts it and checks every acknowledged update.
+func crashUnderLoad(t *testing.T, db string) {
+	bin := customerdBinary(t)
+	key := newMerchant(t, bin, db)
+	p := startProc(t, bin, db, "--rate-limit", "0")
+
+	const workers, perWorker = 8, 4
+	client := newAPIClient(p.addr, key, workers)
+	state := make([][]*customerState, workers)
+	for w := range state {
+		for i := 0; i < perWorker; i++ {
+			c := &customerState{ref: fmt.Sprintf("crash-%d-%d", w, i)}
+			status, body, err := client.call("POST", "/customers", url.Values{
+				"object_reference_id": {c.ref}, "mobile_number": {"0"}, "first_name": {"n0"}})
+			if err != nil || status != 200 {
+				t.Fatalf("create %s: %d %v %v", c.ref, status, body, err)
+			}
+			state[w] = append(state[w], c)
+		}
+	}
+
+	// Each worker owns its customers and updates them in turn with an
+	// increasing sequence number, written to two fields at once.
+	var acks atomic.Int64
+	var wg sync.WaitGroup
+	failures := make(chan string, workers)
+	for w := range state {
+		wg.Add(1)
+		go func(cs []*customerState) {
+			defer wg.Done()
+			for seq := 1; ; seq++ {
+				c := cs[seq%len(cs)]
+				c.inFlight = seq
+				v := strconv.Itoa(seq)
+				status, body, err := client.call("POST", "/customers/"+c.ref,
+					url.Values{"mobile_number": {v}, "first_name": {"n" + v}})
+				if err != nil {
+					return // the server is gone; this update's fate is unknown
+				}
+				if status != 200 || body["mobile_number"] != v {
+					failures <- fmt.Sprintf("update %s to %d: %d %v", c.ref, seq, status, body)
+					return
+				}
+				c.acked, c.inFlight = seq, 0
+				acks.Add(1)
+			}
+		}(state[w])
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for acks.Load() < 400 && time.Now().Before(deadline) && len(failures) == 0 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := p.cmd.Process.Kill(); err != nil { // SIGKILL: no cleanup of any kind
+		t.Fatal(err)
+	}
+	wg.Wait()
+	close(failures)
+	for f := range failures {
+		t.Error(f)
+	}
+	<-p.exited
+	if acks.Load() < 100 {
+		t.Fatalf("only %d updates acknowledged before the kill: not a load test", acks.Load())
+	}
+	t.Logf("%d updates acknowledged before SIGKILL", acks.Load())
+
+	p = startProc(t, bin, db, "--rate-limit", "0")
+	client = newAPIClient(p.addr, key, 1)
+	for _, cs := range state {
+		for _, c := range cs {
+			status, body, err := client.call("GET", "/customers/"+c.ref, nil)
+			if err != nil || status != 200 {
+				t.Errorf("after restart, %s: %d %v %v", c.ref, status, body, err)
+				continue
+			}
+			mobile, _ := body["mobile_number"].(string)
+			got, err := strconv.Atoi(mobile)
+			if err != nil || body["first_name"] != "n"+mobile {
+				t.Errorf("%s: torn update after restart: mobile_number %v, first_name %v", c.ref, body["mobile_number"], body["first_name"])
+				continue
+			}
+			if got != c.acked && (c.inFlight == 0 || got != c.inFlight) {
+				t.Errorf("%s: after restart holds update %d; acknowledged %d (in flight at the kill: %d)", c.ref, got, c.acked, c.inFlight)
+			}
+		}
+	}
+}
+
+func TestSignalShutdownFinishesInFlightRequests(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
+		t.Run(sig.String(), func(t *testing.T) {
+			bin := customerdBinary(t)
+			path := filepath.Join(t.TempDir(), "c.db")
+			db := "sqlite:" + path
+			key := newMerchant(t, bin, db)
+			p := startProc(t, bin, db)
+			client := newAPIClient(p.addr, key, 1)
+			if status, body, err := client.call("POST", "/customers", url.Values{
+				"object_reference_id": {"inflight"}, "mobile_number": {"1"}}); err != nil || status != 200 {
+				t.Fatalf("create: %d %v %v", status, body, err)
+			}
+
+			// An update whose body arrives in two parts, with the signal in between.
+			part1, part2 := "first_name=Slow", "&last_name=Request"
+			conn, err := net.Dial("tcp", p.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			fmt.Fprintf(conn, "POST /customers/inflight HTTP/1.1\r\nHost: customerd\r\nAuthorization: %s\r\n"+
+				"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: %d\r\n\r\n%s",
+				client.auth, len(part1)+len(part2), part1)
+			time.Sleep(200 * time.Millisecond) // the server is now reading the body
+
+			if err := p.cmd.Process.Signal(sig); err != nil {
+				t.Fatal(err)
+			}
+			p.waitLog(t, "shutting down")
+			// It stops accepting at once.
+			refused := false
+			for i := 0; i < 100 && !refused; i++ {
+				c, err := net.DialTimeout("tcp", p.addr, time.Second)
+				if err != nil {
+					refused = true
+					break
+				}
+				c.Close()
+				time.Sleep(20 * time.Millisecond)
+			}
+			if !refused {
+				t.Error("still accepting connections during shutdown")
+			}
+			select {
+			case <-p.exited:
+				t.Fatalf("exited with a request in flight:\n%s", p.stderr.String())
+			default:
+			}
+
+			io.WriteString(conn, part2)
+			conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+			res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			if err != nil {
+				t.Fatalf("in-flight request: %v\n%s", err, p.stderr.String())
+			}
+			var body map[string]any
+			json.NewDecoder(res.Body).Decode(&body)
+			res.Body.Close()
+			if res.StatusCode != 200 || body["first_name"] != "Slow" || body["last_name"] != "Request" {
+				t.Fatalf("in-flight request during shutdown: %d %v", res.StatusCode, body)
+			}
+
+			if code := p.waitExit(t, 10*time.Second); code != 0 {
+				t.Fatalf("exit code %d after %v:\n%s", code, sig, p.stderr.String())
+			}
+			if !strings.Contains(p.stderr.String(), `"msg":"stopped"`) {
+				t.Errorf("no clean stop logged:\n%s", p.stderr.String())
+			}
+			// SQLite removes the WAL when the last connection closes cleanly.
+			if _, err := os.Stat(path + "-wal"); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("the database was not closed cleanly: %s-wal remains (%v)", filepath.Base(path), err)
+			}
+		})
+	}
+}
+
+func TestShutdownGraceBoundsAStalledRequest(t *testing.T) {
+	bin := customerdBinary(t)
+	db := "sqlite:" + filepath.Join(t.TempDir(), "c.db")
+	key := newMerchant(t, bin, db)
+	p := startProc(t, bin, db, "--shutdown-grace", "1s")
+	conn, err := net.Dial("tcp", p.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// A body that never finishes.
+	fmt.Fprintf(conn, "POST /customers HTTP/1.1\r\nHost: customerd\r\nAuthorization: Basic %s\r\n"+
+		"Content-Length: 1000\r\n\r\nobject_reference_id=",
+		base64.StdEncoding.EncodeToString([]byte(key+":")))
+	time.Sleep(200 * time.Millisecond)
+	start := time.Now()
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	if code := p.waitExit(t, 10*time.Second); code != 0 {
+		t.Fatalf("exit code %d:\n%s", code, p.stderr.String())
+	}
+	if d := time.Since(start); d < 900*time.Millisecond || d > 5*time.Second {
+		t.Fatalf("exited %v after SIGTERM with --shutdown-grace 1s", d)
+	}
+}
+
+func TestSlowHeadersAreCutOffWithinSeconds(t *testing.T) {
+	s := startServer(t, "sqlite:"+filepath.Join(t.TempDir(), "c.db"))
+	defer s.stop()
+	conn, err := net.Dial("tcp", s.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	start := time.Now()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		// Slowloris: a header line every half second, never the blank line.
+		io.WriteString(conn, "GET /healthz HTTP/1.1\r\nHost: customerd\r\n")
+		for i := 0; ctx.Err() == nil; i++ {
+			if _, err := fmt.Fprintf(conn, "X-Slow-%d: x\r\n", i); err != nil {
+				return
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+	}()
+	conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+	_, err = io.Copy(io.Discard, conn) // until the server closes the connection
+	elapsed := time.Since(start)
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		t.Fatalf("the server kept a slow-header connection open for %v", elapsed)
+	}
+	if elapsed > 8*time.Second {
+		t.Fatalf("slow-header connection closed only after %v", elapsed)
+	}
+	t.Logf("slow-header connection closed after %v", elapsed.Round(100*time.Millisecond))
+}
