@@ -154,7 +154,9 @@ func TestRateLimitsAreOffByDefault(t *testing.T) {
 
 func TestBadKeysFromOneAddressMeet429BeforeTheKeyLookup(t *testing.T) {
 	var lookups atomic.Int64
+	var logs logBuffer
 	a := newTestAPIWith(t, func(c *httpapi.Config) {
+		c.Logger = jsonLogger(&logs)
 		c.AuthFailures = 20 // per minute: one more try every 3 s once spent
 		c.Store = hookStore{Store: c.Store, before: func(_ context.Context, method, _ string) {
 			if method == "FindAPIKey" {
@@ -176,6 +178,19 @@ func TestBadKeysFromOneAddressMeet429BeforeTheKeyLookup(t *testing.T) {
 	}
 	if n := lookups.Load(); n != 20 {
 		t.Fatalf("%d key lookups for 300 bad keys, want 20: a blocked address must not reach the database", n)
+	}
+	// The block is logged once, with the address, not once per request.
+	blocked := 0
+	for _, rec := range logs.records(t) {
+		if strings.Contains(rec["msg"].(string), "client blocked") {
+			blocked++
+			if rec["client"] != "127.0.0.1" || rec["level"] != "WARN" {
+				t.Errorf("block log: %v", rec)
+			}
+		}
+	}
+	if blocked != 1 {
+		t.Fatalf("block logged %d times for one address", blocked)
 	}
 	// The limit is on the address: while it cools down, even a good key from
 	// it is turned away (the key is not looked at).

@@ -139,20 +139,17 @@ func (s *Server) route(req *request) {
 // merchant, and applies the abuse limits. It answers 401 or 429 itself and
 // returns false on failure.
 func (s *Server) authenticate(req *request) bool {
+	client := clientKey(clientAddr(req.r, s.trustedProxies))
 	// An address that keeps presenting bad keys is turned away before its
-	// key is looked up, so that guessing also cannot load the database.
-	var client string
-	if s.authFailLimit != nil {
-		client = clientKey(clientAddr(req.r, s.trustedProxies))
-		if ok, wait := s.authFailLimit.Check(client, s.now()); !ok {
-			s.log.Warn("too many failed authentications", "request_id", req.requestID, "client", client)
-			s.fail(req, rateLimited(retryAfterSeconds(wait)))
-			return false
-		}
+	// key is looked up, so that guessing cannot load the database either.
+	// The access log records these 429s; the block itself was logged once.
+	if ok, wait := s.authFailLimit.Check(client, s.now()); !ok {
+		s.fail(req, rateLimited(retryAfterSeconds(wait)))
+		return false
 	}
 	key, ok := basicUsername(req.r.Header.Get("Authorization"))
 	if !ok {
-		s.unauthorized(req, client)
+		s.unauthorized(req, client, "no Basic credentials", "")
 		return false
 	}
 	ctx, cancel := requestContext(req.r)
@@ -163,34 +160,40 @@ func (s *Server) authenticate(req *request) bool {
 			s.failErr(req, err)
 			return false
 		}
-		s.log.Info("authentication failed", "request_id", req.requestID, "key", customerd.RedactKey(key))
-		s.unauthorized(req, client)
+		s.unauthorized(req, client, "authentication failed", key)
 		return false
 	}
 	// Most SDKs send x-merchantid; when they do it must name the key's merchant.
 	if hdr := req.r.Header.Get("X-Merchantid"); hdr != "" && hdr != merchantID {
-		s.log.Info("x-merchantid does not match the key's merchant", "request_id", req.requestID,
-			"key", customerd.RedactKey(key))
-		s.unauthorized(req, client)
+		s.unauthorized(req, client, "x-merchantid does not match the key's merchant", key)
 		return false
 	}
 	req.merchantID = merchantID
 	req.w.Header()["X-Jp-Merchant-Id"] = []string{merchantID}
-	if s.keyLimit != nil {
-		prefix, _ := customerd.APIKeyPrefix(key) // the key authenticated, so it has one
-		if ok, wait := s.keyLimit.Allow(prefix, s.now()); !ok {
-			s.log.Info("API key over its rate limit", "request_id", req.requestID, "key", customerd.RedactKey(key))
-			s.fail(req, rateLimited(retryAfterSeconds(wait)))
-			return false
-		}
+	prefix, _ := customerd.APIKeyPrefix(key) // the key authenticated, so it has one
+	if ok, wait := s.keyLimit.Allow(prefix, s.now()); !ok {
+		// Debug: a runaway client would otherwise double the log volume; the
+		// access log has the 429 and the merchant.
+		s.log.Debug("API key over its rate limit", "request_id", req.requestID, "key", customerd.RedactKey(key))
+		s.fail(req, rateLimited(retryAfterSeconds(wait)))
+		return false
 	}
 	return true
 }
 
-// unauthorized answers 401 and counts the failure against the client address.
-func (s *Server) unauthorized(req *request, client string) {
-	if s.authFailLimit != nil {
-		s.authFailLimit.Allow(client, s.now())
+// unauthorized logs why authentication failed (with the key's prefix at
+// most), counts the failure against the client address, and answers 401.
+func (s *Server) unauthorized(req *request, client, why, key string) {
+	attrs := []any{"request_id", req.requestID, "client", client}
+	if key != "" {
+		attrs = append(attrs, "key", customerd.RedactKey(key))
+	}
+	s.log.Info(why, attrs...)
+	now := s.now()
+	s.authFailLimit.Allow(client, now)
+	if ok, wait := s.authFailLimit.Check(client, now); !ok {
+		s.log.Warn("too many failed authentications: client blocked", "request_id", req.requestID,
+			"client", client, "retry_after_s", retryAfterSeconds(wait))
 	}
 	req.w.Header().Set("WWW-Authenticate", `Basic realm="customerd"`)
 	s.fail(req, errUnauthorized)

@@ -266,15 +266,32 @@ func crashUnderLoad(t *testing.T, db string) {
 	}
 
 	// Each worker owns its customers and updates them in turn with an
-	// increasing sequence number, written to two fields at once.
+	// increasing sequence number, written to two fields at once; every
+	// fifth request creates a new customer instead.
 	var acks atomic.Int64
 	var wg sync.WaitGroup
 	failures := make(chan string, workers)
+	created := make([][]string, workers) // acknowledged creates, per worker
 	for w := range state {
 		wg.Add(1)
-		go func(cs []*customerState) {
+		go func(w int, cs []*customerState) {
 			defer wg.Done()
 			for seq := 1; ; seq++ {
+				if seq%5 == 0 {
+					ref := fmt.Sprintf("crash-%d-new-%d", w, seq)
+					status, body, err := client.call("POST", "/customers", url.Values{
+						"object_reference_id": {ref}, "mobile_number": {strconv.Itoa(seq)}})
+					if err != nil {
+						return
+					}
+					if status != 200 {
+						failures <- fmt.Sprintf("create %s: %d %v", ref, status, body)
+						return
+					}
+					created[w] = append(created[w], ref)
+					acks.Add(1)
+					continue
+				}
 				c := cs[seq%len(cs)]
 				c.inFlight = seq
 				v := strconv.Itoa(seq)
@@ -290,7 +307,7 @@ func crashUnderLoad(t *testing.T, db string) {
 				c.acked, c.inFlight = seq, 0
 				acks.Add(1)
 			}
-		}(state[w])
+		}(w, state[w])
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for acks.Load() < 400 && time.Now().Before(deadline) && len(failures) == 0 {
@@ -306,9 +323,9 @@ func crashUnderLoad(t *testing.T, db string) {
 	}
 	<-p.exited
 	if acks.Load() < 100 {
-		t.Fatalf("only %d updates acknowledged before the kill: not a load test", acks.Load())
+		t.Fatalf("only %d writes acknowledged before the kill: not a load test", acks.Load())
 	}
-	t.Logf("%d updates acknowledged before SIGKILL", acks.Load())
+	t.Logf("%d writes acknowledged before SIGKILL", acks.Load())
 
 	p = startProc(t, bin, db, "--rate-limit", "0")
 	client = newAPIClient(p.addr, key, 1)
@@ -327,6 +344,13 @@ func crashUnderLoad(t *testing.T, db string) {
 			}
 			if got != c.acked && (c.inFlight == 0 || got != c.inFlight) {
 				t.Errorf("%s: after restart holds update %d; acknowledged %d (in flight at the kill: %d)", c.ref, got, c.acked, c.inFlight)
+			}
+		}
+	}
+	for _, refs := range created {
+		for _, ref := range refs {
+			if status, body, err := client.call("GET", "/customers/"+ref, nil); err != nil || status != 200 {
+				t.Errorf("acknowledged create %s lost: %d %v %v", ref, status, body, err)
 			}
 		}
 	}
@@ -431,6 +455,38 @@ func TestShutdownGraceBoundsAStalledRequest(t *testing.T) {
 	}
 	if d := time.Since(start); d < 900*time.Millisecond || d > 5*time.Second {
 		t.Fatalf("exited %v after SIGTERM with --shutdown-grace 1s", d)
+	}
+}
+
+func TestSecondSignalStopsAtOnce(t *testing.T) {
+	bin := customerdBinary(t)
+	db := "sqlite:" + filepath.Join(t.TempDir(), "c.db")
+	key := newMerchant(t, bin, db)
+	p := startProc(t, bin, db, "--shutdown-grace", "1m")
+	conn, err := net.Dial("tcp", p.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST /customers HTTP/1.1\r\nHost: customerd\r\nAuthorization: Basic %s\r\n"+
+		"Content-Length: 1000\r\n\r\nobject_reference_id=",
+		base64.StdEncoding.EncodeToString([]byte(key+":")))
+	time.Sleep(200 * time.Millisecond)
+	p.cmd.Process.Signal(syscall.SIGINT)
+	p.waitLog(t, "shutting down")
+	deadline := time.After(5 * time.Second)
+	for stopped := false; !stopped; {
+		p.cmd.Process.Signal(syscall.SIGINT) // again, in case it raced the reset of the handler
+		select {
+		case <-p.exited:
+			stopped = true
+		case <-time.After(500 * time.Millisecond):
+		case <-deadline:
+			t.Fatal("a second SIGINT did not stop a server waiting out a 1 minute grace")
+		}
+	}
+	if p.cmd.ProcessState.Success() {
+		t.Fatal("a forced stop exited 0, as if the shutdown had been clean")
 	}
 }
 
