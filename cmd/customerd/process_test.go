@@ -25,6 +25,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"customerd/postgres/pgtest"
 )
 
 // These tests run the real customerd binary as a separate process, so that
@@ -73,6 +75,18 @@ func customerdBinary(t *testing.T) string {
 	return binPath
 }
 
+// childEnv is this process's environment without CUSTOMERD_* variables, so
+// that only the flags a test passes configure the server.
+func childEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "CUSTOMERD_") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
 func goTool() string {
 	if p, err := exec.LookPath("go"); err == nil {
 		return p
@@ -95,7 +109,7 @@ func startProc(t *testing.T, bin string, db string, extra ...string) *proc {
 	args := append([]string{"serve", "--listen", "127.0.0.1:0", "--db", db}, extra...)
 	p := &proc{cmd: exec.Command(bin, args...), stderr: &syncBuffer{}, exited: make(chan struct{})}
 	p.cmd.Stderr = p.stderr
-	p.cmd.Env = append(os.Environ(), "GORACE=halt_on_error=1")
+	p.cmd.Env = append(childEnv(), "GORACE=halt_on_error=1")
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -164,6 +178,7 @@ func newMerchant(t *testing.T, bin, db string) string {
 	var b [4]byte
 	rand.Read(b[:])
 	cmd := exec.Command(bin, "merchant", "create", "m"+hex.EncodeToString(b[:]), "--db", db)
+	cmd.Env = childEnv()
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -226,11 +241,7 @@ func TestKill9LosesNoAcknowledgedUpdate(t *testing.T) {
 		crashUnderLoad(t, "sqlite:"+filepath.Join(t.TempDir(), "crash.db"))
 	})
 	t.Run("postgres", func(t *testing.T) {
-		db := os.Getenv("CUSTOMERD_TEST_POSTGRES_URL")
-		if db == "" {
-			t.Skip("set CUSTOMERD_TEST_POSTGRES_URL=postgres://… to run this against PostgreSQL")
-		}
-		crashUnderLoad(t, db)
+		crashUnderLoad(t, pgtest.NewSchema(t)) // skipped, saying how to run it, without CUSTOMERD_TEST_POSTGRES_URL
 	})
 }
 
