@@ -63,7 +63,8 @@ func customerdBinary(t *testing.T) string {
 		if raceEnabled {
 			args = append(args, "-race")
 		}
-		cmd := exec.Command(goTool(), append(args, ".")...)
+		// go test puts its own go command first on PATH.
+		cmd := exec.Command("go", append(args, ".")...)
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			binErr = fmt.Errorf("go build: %v\n%s", err, out)
@@ -85,13 +86,6 @@ func childEnv() []string {
 		}
 	}
 	return env
-}
-
-func goTool() string {
-	if p, err := exec.LookPath("go"); err == nil {
-		return p
-	}
-	return filepath.Join(os.Getenv("GOROOT"), "bin", "go")
 }
 
 // proc is a running "customerd serve".
