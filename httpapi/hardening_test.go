@@ -276,12 +276,20 @@ func TestWrongKeyAndUnknownKeyAreIndistinguishable(t *testing.T) {
 	}
 	wrongForExisting := a.key1[:len(a.key1)-1] + string(flip)
 	unknown := "cdk_ffffffffffff" + a.key1[16:]
+	revoked, err := customerd.CreateAPIKey(context.Background(), a.store, "m1", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := customerd.RevokeAPIKey(context.Background(), a.store, revoked, time.Now()); err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		name string
 		opts []reqOpt
 	}{
 		{"wrong key of an existing merchant", []reqOpt{basicAuth(wrongForExisting)}},
 		{"key of no merchant", []reqOpt{basicAuth(unknown)}},
+		{"revoked key of an existing merchant", []reqOpt{basicAuth(revoked)}},
 		{"wrong key, x-merchantid of an existing merchant", []reqOpt{basicAuth(wrongForExisting), header("x-merchantid", "m1")}},
 		{"unknown key, x-merchantid of no merchant", []reqOpt{basicAuth(unknown), header("x-merchantid", "nosuch")}},
 	}
