@@ -4,6 +4,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"net/http"
+	"net/netip"
 	"net/url"
 	"reflect"
 	"strings"
@@ -232,6 +234,48 @@ func FuzzJSONString(f *testing.F) {
 		}
 		if info, _ := obj["error_info"].(map[string]any); info["developer_message"] != want {
 			t.Fatalf("developer_message %q, want %q", info["developer_message"], want)
+		}
+	})
+}
+
+func FuzzForwardedFor(f *testing.F) {
+	for _, s := range [][2]string{
+		{"10.0.0.1:5000", "198.51.100.1"},
+		{"10.0.0.1:5000", "1.1.1.1, 2.2.2.2 ,198.51.100.1, 10.0.0.2"},
+		{"10.0.0.1:5000", "[2001:db8::1]:4711, garbage"},
+		{"[fd00::1]:80", "::ffff:203.0.113.7"},
+		{"203.0.113.7:1", "10.0.0.9"},
+		{"@", ""},
+		{"10.0.0.1:5000", ",,, ,"},
+	} {
+		f.Add(s[0], s[1])
+	}
+	trusted := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("fd00::/8")}
+	f.Fuzz(func(t *testing.T, remote, xff string) {
+		r := &http.Request{RemoteAddr: remote, Header: http.Header{"X-Forwarded-For": {xff}}}
+		got := clientAddr(r, trusted)
+		peer := parseHop(remote)
+		switch {
+		case !peer.IsValid():
+			if got.IsValid() {
+				t.Fatalf("unparseable peer %q gave client %v", remote, got)
+			}
+		case !isTrusted(peer, trusted):
+			if got != peer {
+				t.Fatalf("untrusted peer %v: client %v taken from X-Forwarded-For %q", peer, got, xff)
+			}
+		case got != peer:
+			// Believed from the header: it must be one of its hops.
+			found := false
+			for _, hop := range strings.Split(xff, ",") {
+				found = found || parseHop(strings.TrimSpace(hop)) == got
+			}
+			if !found {
+				t.Fatalf("client %v is neither the peer nor a hop of %q", got, xff)
+			}
+		}
+		if k := clientKey(got); k == "" {
+			t.Fatal("empty rate-limit key")
 		}
 	})
 }
