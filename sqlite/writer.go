@@ -116,10 +116,15 @@ func (w *writer) commit(batch []*writeOp) {
 			op.err = op.ctx.Err()
 			continue
 		}
+		// A cancelled context would make the driver interrupt the statement,
+		// and an interrupted write rolls back the whole shared transaction,
+		// taking the other writes of the batch with it. Once a write has
+		// started it runs to the end; the check above skips abandoned ones.
+		ctx := context.WithoutCancel(op.ctx)
 		if len(batch) == 1 {
-			op.err = op.fn(op.ctx, tx)
+			op.err = op.fn(ctx, tx)
 		} else {
-			op.err = runInSavepoint(op, tx)
+			op.err = runInSavepoint(ctx, op, tx)
 		}
 		if op.err == nil {
 			ok++
@@ -138,11 +143,11 @@ func (w *writer) commit(batch []*writeOp) {
 	}
 }
 
-func runInSavepoint(op *writeOp, tx *sql.Tx) error {
+func runInSavepoint(ctx context.Context, op *writeOp, tx *sql.Tx) error {
 	if _, err := tx.Exec("SAVEPOINT w"); err != nil {
 		return err
 	}
-	err := op.fn(op.ctx, tx)
+	err := op.fn(ctx, tx)
 	if err != nil {
 		if _, rbErr := tx.Exec("ROLLBACK TO w"); rbErr != nil {
 			return errors.Join(err, rbErr)
