@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"customerd"
+	"customerd/metrics"
 )
 
 // Config holds what a Server needs.
@@ -22,18 +23,25 @@ type Config struct {
 	Store  customerd.Store
 	Logger *slog.Logger     // nil discards logs
 	Now    func() time.Time // nil means time.Now
+	// Metrics records requests and domain events; nil records nothing.
+	Metrics *metrics.Metrics
+	// MetricsHandler is served at /metrics when set. Leave it nil when the
+	// metrics have a listener of their own: the path is then a 404 here.
+	MetricsHandler http.Handler
 }
 
 // Server is the HTTP handler of the API.
 type Server struct {
-	store customerd.Store
-	log   *slog.Logger
-	now   func() time.Time
+	store          customerd.Store
+	log            *slog.Logger
+	now            func() time.Time
+	metrics        *metrics.Metrics
+	metricsHandler http.Handler
 }
 
 // New returns a Server for cfg.
 func New(cfg Config) *Server {
-	s := &Server{store: cfg.Store, log: cfg.Logger, now: cfg.Now}
+	s := &Server{store: cfg.Store, log: cfg.Logger, now: cfg.Now, metrics: cfg.Metrics, metricsHandler: cfg.MetricsHandler}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -57,6 +65,7 @@ type request struct {
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
+	s.metrics.RequestStarted()
 	req := &request{w: w, r: r, requestID: requestID(r.Header.Get("X-Request-Id"))}
 	h := w.Header()
 	h["Content-Type"] = []string{"application/json"}
@@ -73,9 +82,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				s.fail(req, errInternal)
 			}
 		}
+		elapsed := time.Since(start)
+		s.metrics.RequestFinished(req.route, r.Method, req.status, elapsed)
 		s.log.Info("request", "request_id", req.requestID, "merchant_id", req.merchantID,
 			"method", r.Method, "route", req.route, "status", req.status, "bytes", req.bytes,
-			"duration_ms", float64(time.Since(start).Microseconds())/1000)
+			"duration_ms", float64(elapsed.Microseconds())/1000)
 	}()
 	s.route(req)
 }
@@ -83,6 +94,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // route dispatches on the route table in routes.go.
 func (s *Server) route(req *request) {
 	rt, id, ok := match(req.r.URL)
+	if rt == routeMetrics && s.metricsHandler == nil {
+		ok = false // the metrics have a listener of their own
+	}
 	if !ok {
 		req.route = "unmatched"
 		s.fail(req, errRouteNotFound)
@@ -103,6 +117,7 @@ func (s *Server) route(req *request) {
 func (s *Server) authenticate(req *request) bool {
 	key, ok := basicUsername(req.r.Header.Get("Authorization"))
 	if !ok {
+		s.metrics.AuthFailure(metrics.AuthMissingCredentials)
 		s.unauthorized(req)
 		return false
 	}
@@ -113,6 +128,7 @@ func (s *Server) authenticate(req *request) bool {
 			return false
 		}
 		s.log.Info("authentication failed", "request_id", req.requestID, "key", customerd.RedactKey(key))
+		s.metrics.AuthFailure(metrics.AuthInvalidKey)
 		s.unauthorized(req)
 		return false
 	}
@@ -120,6 +136,7 @@ func (s *Server) authenticate(req *request) bool {
 	if hdr := req.r.Header.Get("X-Merchantid"); hdr != "" && hdr != merchantID {
 		s.log.Info("x-merchantid does not match the key's merchant", "request_id", req.requestID,
 			"key", customerd.RedactKey(key))
+		s.metrics.AuthFailure(metrics.AuthMerchantMismatch)
 		s.unauthorized(req)
 		return false
 	}

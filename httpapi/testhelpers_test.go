@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -29,15 +30,25 @@ type testAPI struct {
 
 func newTestAPI(t *testing.T) *testAPI {
 	t.Helper()
+	return newTestAPIWith(t, nil)
+}
+
+// newTestAPIWith is newTestAPI with a Config that configure may change.
+func newTestAPIWith(t *testing.T, configure func(*httpapi.Config)) *testAPI {
+	t.Helper()
 	store := openContractStore(t)
 	a := &testAPI{t: t, store: store}
 	a.clock.Store(time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC).Unix())
 	a.key1 = mustMerchant(t, store, "m1")
 	a.key2 = mustMerchant(t, store, "m2")
-	a.srv = httptest.NewUnstartedServer(httpapi.New(httpapi.Config{
+	cfg := httpapi.Config{
 		Store: store,
 		Now:   func() time.Time { return time.Unix(a.clock.Load(), 0) },
-	}))
+	}
+	if configure != nil {
+		configure(&cfg)
+	}
+	a.srv = httptest.NewUnstartedServer(httpapi.New(cfg))
 	sdkStartContractServer(a.srv) // plain HTTP, or TLS when the suite is rerun over TLS
 	t.Cleanup(func() {
 		a.srv.Close()
@@ -116,9 +127,19 @@ func (a *testAPI) do(method, path, body string, opts ...reqOpt) *response {
 	return a.send(req)
 }
 
-// send performs req and checks what every response must carry.
+// send performs req, validates the request and the response against the
+// OpenAPI document (contract_test.go), and checks what every response must
+// carry.
 func (a *testAPI) send(req *http.Request) *response {
 	a.t.Helper()
+	var reqBody []byte
+	if req.Body != nil {
+		var err error
+		if reqBody, err = io.ReadAll(req.Body); err != nil {
+			a.t.Fatal(err)
+		}
+		req.Body = io.NopCloser(bytes.NewReader(reqBody)) // ContentLength is kept: chunked stays chunked
+	}
 	res, err := a.srv.Client().Do(req)
 	if err != nil {
 		a.t.Fatal(err)
@@ -129,14 +150,16 @@ func (a *testAPI) send(req *http.Request) *response {
 		a.t.Fatal(err)
 	}
 	r := &response{status: res.StatusCode, header: res.Header, body: body}
-	if ct := res.Header.Get("Content-Type"); ct != "application/json" {
-		a.t.Fatalf("%s %s: Content-Type %q", req.Method, req.URL.Path, ct)
+	if err := checkContract(a.t, exchange{req: req, reqBody: reqBody, status: res.StatusCode, header: res.Header, body: body}); err != nil {
+		a.t.Fatalf("%s %s: %v", req.Method, req.URL.Path, err)
 	}
 	if res.Header.Get("X-Request-Id") == "" || res.Header.Get("X-Response-Id") == "" {
 		a.t.Fatalf("%s %s: missing x-request-id or x-response-id", req.Method, req.URL.Path)
 	}
-	if err := json.Unmarshal(body, &r.json); err != nil {
-		a.t.Fatalf("%s %s: body is not a JSON object: %v: %s", req.Method, req.URL.Path, err, body)
+	if res.Header.Get("Content-Type") == "application/json" {
+		if err := json.Unmarshal(body, &r.json); err != nil {
+			a.t.Fatalf("%s %s: body is not a JSON object: %v: %s", req.Method, req.URL.Path, err, body)
+		}
 	}
 	return r
 }
