@@ -122,9 +122,13 @@ func brief(err error) string {
 // percent-decoded. It returns the route and path parameters, or the name
 // of the documented response for a path or method the document lacks.
 func findOperation(doc *openapi3.T, r *http.Request) (*routers.Route, map[string]string, string) {
-	segs := strings.Split(r.URL.EscapedPath(), "/")
-	for path, item := range doc.Paths.Map() {
-		params, ok := matchTemplate(strings.Split(path, "/"), segs)
+	path := r.URL.EscapedPath()
+	if r.URL.Opaque != "" {
+		path = r.URL.Opaque // sent byte for byte
+	}
+	segs := strings.Split(path, "/")
+	for tmpl, item := range doc.Paths.Map() {
+		params, ok := matchTemplate(strings.Split(tmpl, "/"), segs)
 		if !ok {
 			continue
 		}
@@ -132,7 +136,7 @@ func findOperation(doc *openapi3.T, r *http.Request) (*routers.Route, map[string
 		if op == nil {
 			return nil, nil, "MethodNotAllowed"
 		}
-		return &routers.Route{Spec: doc, Path: path, PathItem: item, Method: r.Method, Operation: op}, params, ""
+		return &routers.Route{Spec: doc, Path: tmpl, PathItem: item, Method: r.Method, Operation: op}, params, ""
 	}
 	return nil, nil, "RouteNotFound"
 }
