@@ -66,6 +66,7 @@ type request struct {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	s.metrics.RequestStarted()
+	defer s.metrics.RequestEnded() // also when the handler aborts
 	req := &request{w: w, r: r, requestID: requestID(r.Header.Get("X-Request-Id"))}
 	h := w.Header()
 	h["Content-Type"] = []string{"application/json"}
@@ -83,7 +84,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		elapsed := time.Since(start)
-		s.metrics.RequestFinished(req.route, r.Method, req.status, elapsed)
+		s.metrics.ObserveRequest(req.route, r.Method, req.status, elapsed)
 		s.log.Info("request", "request_id", req.requestID, "merchant_id", req.merchantID,
 			"method", r.Method, "route", req.route, "status", req.status, "bytes", req.bytes,
 			"duration_ms", float64(elapsed.Microseconds())/1000)

@@ -103,7 +103,7 @@ func (m *Metrics) Register(c prometheus.Collector) error {
 	return m.reg.Register(c)
 }
 
-// RequestStarted counts a request in flight until its RequestFinished.
+// RequestStarted counts a request in flight until its RequestEnded.
 func (m *Metrics) RequestStarted() {
 	if m == nil {
 		return
@@ -111,13 +111,21 @@ func (m *Metrics) RequestStarted() {
 	m.inFlight.Inc()
 }
 
-// RequestFinished records one answered request. route must be a route
-// pattern, never a raw path.
-func (m *Metrics) RequestFinished(route, method string, status int, elapsed time.Duration) {
+// RequestEnded ends what RequestStarted began, whether or not the request
+// was answered (a handler may abort).
+func (m *Metrics) RequestEnded() {
 	if m == nil {
 		return
 	}
 	m.inFlight.Dec()
+}
+
+// ObserveRequest records one answered request. route must be a route
+// pattern, never a raw path.
+func (m *Metrics) ObserveRequest(route, method string, status int, elapsed time.Duration) {
+	if m == nil {
+		return
+	}
 	method = boundedMethod(method)
 	code := strconv.Itoa(status)
 	m.requests.WithLabelValues(route, method, code).Inc()

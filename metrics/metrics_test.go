@@ -35,7 +35,8 @@ func wantLines(t *testing.T, text string, lines ...string) {
 func TestNilMetricsRecordNothing(t *testing.T) {
 	var m *metrics.Metrics
 	m.RequestStarted()
-	m.RequestFinished("/customers", "POST", 200, time.Millisecond)
+	m.ObserveRequest("/customers", "POST", 200, time.Millisecond)
+	m.RequestEnded()
 	m.CustomerCreated()
 	m.CustomerUpdated()
 	m.AuthFailure(metrics.AuthInvalidKey)
@@ -54,9 +55,9 @@ func TestRequestsAreCountedByRoutePatternMethodAndStatus(t *testing.T) {
 	m := metrics.New()
 	m.RequestStarted()
 	m.RequestStarted()
-	m.RequestFinished("/customers/{customer_id}", "GET", 404, 3*time.Millisecond)
-	m.RequestStarted()
-	m.RequestFinished("unmatched", "BREW", 404, time.Millisecond)
+	m.ObserveRequest("/customers/{customer_id}", "GET", 404, 3*time.Millisecond)
+	m.RequestEnded()
+	m.ObserveRequest("unmatched", "BREW", 404, time.Millisecond)
 	text := scrape(t, m)
 	wantLines(t, text,
 		`customerd_http_requests_total{method="GET",route="/customers/{customer_id}",status="404"} 1`,
