@@ -8,8 +8,9 @@ import (
 
 // DBStatsSource is a store that reports the statistics of its connection
 // pools, keyed by pool name (the SQLite store has a "write" and a "read"
-// pool). A store whose driver does not use database/sql fills in the fields
-// of sql.DBStats that its pool knows.
+// pool, the PostgreSQL store one "pool"). A store whose driver does not use
+// database/sql, like pgx's pool, fills in the fields of sql.DBStats that its
+// pool knows.
 type DBStatsSource interface {
 	DBStats() map[string]sql.DBStats
 }
