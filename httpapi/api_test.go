@@ -126,7 +126,7 @@ func TestTokenOptionBooleans(t *testing.T) {
 			t.Errorf("option %q: juspay present = %v, want %v", tc.value, got, tc.want)
 		}
 	}
-	r := a.do("POST", "/customers", "object_reference_id=bx&mobile_number=1&options.get_client_auth_token=yes")
+	r := a.do("POST", "/customers", "object_reference_id=bx&mobile_number=1&options.get_client_auth_token=yes", breaksContract())
 	wantStatus(t, r, 400)
 	if r.str("error_message") != "Wrong value in options.get_client_auth_token" {
 		t.Fatalf("body %s", r.body)
@@ -138,14 +138,14 @@ func TestTokenOptionBooleans(t *testing.T) {
 
 func TestMissingMandatoryFields(t *testing.T) {
 	a := newTestAPI(t)
-	r := a.do("POST", "/customers", "mobile_number=1")
+	r := a.do("POST", "/customers", "mobile_number=1", breaksContract())
 	wantStatus(t, r, 400)
 	wantBody(t, r, `{"status":"Invalid Request","error_code":"Invalid Request",
 		"error_message":"Mandatory fields are missing: object_reference_id",
 		"error_info":{"user_message":"Invalid request params. Please verify your input.",
 		 "developer_message":"object_reference_id is required","code":"MISSING_MANDATORY_PARAMETER","category":"USER_ERROR",
 		 "fields":[{"field_name":"object_reference_id","reason":"Field required but not passed."}]}}`)
-	r = a.do("POST", "/customers", "first_name=Jon")
+	r = a.do("POST", "/customers", "first_name=Jon", breaksContract())
 	wantStatus(t, r, 400)
 	if r.str("error_message") != "Mandatory fields are missing: object_reference_id, mobile_number" {
 		t.Fatalf("message %q", r.str("error_message"))
@@ -154,7 +154,7 @@ func TestMissingMandatoryFields(t *testing.T) {
 
 func TestInvalidEmailHasTheContractBody(t *testing.T) {
 	a := newTestAPI(t)
-	r := a.do("POST", "/customers", "object_reference_id=r&mobile_number=1&email_address=_jon%40example.com")
+	r := a.do("POST", "/customers", "object_reference_id=r&mobile_number=1&email_address=_jon%40example.com", breaksContract())
 	wantStatus(t, r, 400)
 	wantBody(t, r, `{"status":"Invalid Request","error_code":"Invalid Request",
 		"error_message":"Wrong value in email_address",
@@ -166,7 +166,7 @@ func TestInvalidEmailHasTheContractBody(t *testing.T) {
 
 func TestSeveralBadFieldsAreAllReported(t *testing.T) {
 	a := newTestAPI(t)
-	r := a.do("POST", "/customers", "object_reference_id=&mobile_number=12a&first_name=Jon+Snow&mobile_country_code=12345")
+	r := a.do("POST", "/customers", "object_reference_id=&mobile_number=12a&first_name=Jon+Snow&mobile_country_code=12345", breaksContract())
 	wantStatus(t, r, 400)
 	if r.str("error_message") != "Wrong value in object_reference_id" {
 		t.Fatalf("message %q", r.str("error_message"))
@@ -338,7 +338,7 @@ func TestAuthentication(t *testing.T) {
 		{"x-merchantid names another merchant", []reqOpt{header("x-merchantid", "m2")}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := a.do("GET", "/customers/r", "", tc.opts...)
+			r := a.do("GET", "/customers/r", "", append(tc.opts, breaksContract())...)
 			wantStatus(t, r, 401)
 			wantBody(t, r, bodyUnauthorized)
 			if r.header.Get("WWW-Authenticate") != `Basic realm="customerd"` {
@@ -369,7 +369,7 @@ func TestAuthentication(t *testing.T) {
 
 func TestMediaTypeAndSize(t *testing.T) {
 	a := newTestAPI(t)
-	r := a.do("POST", "/customers", "object_reference_id=r&mobile_number=1", header("Content-Type", "text/plain"))
+	r := a.do("POST", "/customers", "object_reference_id=r&mobile_number=1", header("Content-Type", "text/plain"), breaksContract())
 	wantStatus(t, r, 415)
 	if r.str("status") != "Invalid Request" || r.str("error_code") != "Invalid Request" ||
 		r.json["error_info"].(map[string]any)["code"] != "INVALID_INPUT" {
@@ -427,11 +427,12 @@ func TestMalformedBodies(t *testing.T) {
 		{"form: bad percent-escape", "object_reference_id=%zz&mobile_number=1", nil, "Invalid request body"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := a.do("POST", "/customers", tc.body, tc.opts...)
+			r := a.do("POST", "/customers", tc.body, append(tc.opts, breaksContract())...)
 			if tc.body == "" {
 				req, _ := http.NewRequest("POST", a.srv.URL+"/customers", nil)
 				req.Header.Set("Content-Type", "application/json")
 				basicAuth(a.key1)(req)
+				breaksContract()(req)
 				r = a.send(req)
 			}
 			wantStatus(t, r, 400)
@@ -446,13 +447,13 @@ func TestMalformedBodies(t *testing.T) {
 func TestOrderOfChecks(t *testing.T) {
 	a := newTestAPI(t)
 	// 401 before 415.
-	r := a.do("POST", "/customers", "x", header("Content-Type", "text/plain"), basicAuth("bad"))
+	r := a.do("POST", "/customers", "x", header("Content-Type", "text/plain"), basicAuth("bad"), breaksContract())
 	wantStatus(t, r, 401)
 	// 415 before 400.
-	r = a.do("POST", "/customers", "{", header("Content-Type", "text/plain"))
+	r = a.do("POST", "/customers", "{", header("Content-Type", "text/plain"), breaksContract())
 	wantStatus(t, r, 415)
 	// 400 before 404.
-	r = a.do("POST", "/customers/nobody", "email_address=bad")
+	r = a.do("POST", "/customers/nobody", "email_address=bad", breaksContract())
 	wantStatus(t, r, 400)
 	// 404 for a valid update of nobody.
 	r = a.do("POST", "/customers/nobody", "first_name=Jon")
@@ -506,7 +507,7 @@ func TestUpdateRejectedForOneBadFieldAppliesNothing(t *testing.T) {
 		"first_name=Arya&mobile_country_code=12345",
 		"first_name=Arya&first_name=Sansa",
 	} {
-		r := a.do("POST", "/customers/r", body)
+		r := a.do("POST", "/customers/r", body, breaksContract())
 		wantStatus(t, r, 400)
 		if got := a.do("GET", "/customers/r", ""); string(got.body) != string(c.body) {
 			t.Fatalf("after rejected %q: %s", body, got.body)
@@ -557,7 +558,7 @@ func TestGetWithTokenOption(t *testing.T) {
 	if r := a.do("GET", "/customers/r?options.get_client_auth_token=false", ""); string(r.body) != string(c.body) {
 		t.Fatalf("false option: %s", r.body)
 	}
-	wantStatus(t, a.do("GET", "/customers/r?options.get_client_auth_token=maybe", ""), 400)
+	wantStatus(t, a.do("GET", "/customers/r?options.get_client_auth_token=maybe", "", breaksContract()), 400)
 }
 
 func TestRequestAndResponseIDs(t *testing.T) {

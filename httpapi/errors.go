@@ -130,6 +130,13 @@ func unsupportedMediaType() apiError {
 	return e
 }
 
+// errNotReady is the 503 of /readyz, in the shape of an unreachable database.
+var errNotReady = func() apiError {
+	e := errorFor(customerd.Unavailable(errors.New("not ready")))
+	e.developerMsg = "The database cannot be reached or its migrations are not applied."
+	return e
+}()
+
 var errRouteNotFound = apiError{httpStatus: http.StatusNotFound, status: statusInvalidReqErr, errorCode: "not_found",
 	errorMessage: "Resource not found", userMessage: "Resource not found.",
 	developerMsg: "No route matches this path.", code: "RESOURCE_NOT_FOUND", category: userError}

@@ -49,6 +49,7 @@ func (s *Server) createCustomer(req *request, _ string) {
 		s.failErr(req, err)
 		return
 	}
+	s.metrics.CustomerCreated()
 	s.respondCustomer(req, c, withToken)
 }
 
@@ -105,6 +106,7 @@ func (s *Server) updateCustomer(req *request, id string) {
 		s.failErr(req, err)
 		return
 	}
+	s.metrics.CustomerUpdated()
 	s.respondCustomer(req, c, false)
 }
 

@@ -19,6 +19,19 @@ var (
 	routeHealth = &route{pattern: "/healthz", allow: "GET", handlers: map[string]handlerFunc{
 		"GET": (*Server).health,
 	}}
+	routeReady = &route{pattern: "/readyz", allow: "GET", handlers: map[string]handlerFunc{
+		"GET": (*Server).ready,
+	}}
+	routeOpenAPIYAML = &route{pattern: "/openapi.yaml", allow: "GET", handlers: map[string]handlerFunc{
+		"GET": (*Server).openapiYAML,
+	}}
+	routeOpenAPIJSON = &route{pattern: "/openapi.json", allow: "GET", handlers: map[string]handlerFunc{
+		"GET": (*Server).openapiJSON,
+	}}
+	// routeMetrics answers only when Config.MetricsHandler is set.
+	routeMetrics = &route{pattern: "/metrics", allow: "GET", handlers: map[string]handlerFunc{
+		"GET": (*Server).metricsEndpoint,
+	}}
 	routeCustomers = &route{pattern: "/customers", allow: "POST", handlers: map[string]handlerFunc{
 		"POST": (*Server).createCustomer,
 	}}
@@ -38,6 +51,14 @@ func match(u *url.URL) (*route, string, bool) {
 		return routeCustomers, "", true
 	case "/healthz":
 		return routeHealth, "", true
+	case "/readyz":
+		return routeReady, "", true
+	case "/openapi.yaml":
+		return routeOpenAPIYAML, "", true
+	case "/openapi.json":
+		return routeOpenAPIJSON, "", true
+	case "/metrics":
+		return routeMetrics, "", true
 	}
 	seg, ok := strings.CutPrefix(path, "/customers/")
 	if !ok || seg == "" || strings.IndexByte(seg, '/') >= 0 {

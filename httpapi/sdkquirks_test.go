@@ -125,6 +125,18 @@ type sdkResponse struct {
 // for none.
 func (s *sdkServer) do(method, rawPath, auth string, header map[string]string, form string) sdkResponse {
 	s.t.Helper()
+	return s.send(method, rawPath, auth, header, form, false)
+}
+
+// doBreaking is do for a request that breaks the contract on purpose: only
+// its response is checked against the OpenAPI document.
+func (s *sdkServer) doBreaking(method, rawPath, auth string, header map[string]string, form string) sdkResponse {
+	s.t.Helper()
+	return s.send(method, rawPath, auth, header, form, true)
+}
+
+func (s *sdkServer) send(method, rawPath, auth string, header map[string]string, form string, breaks bool) sdkResponse {
+	s.t.Helper()
 	var body io.Reader
 	if form != "" {
 		body = strings.NewReader(form)
@@ -145,6 +157,9 @@ func (s *sdkServer) do(method, rawPath, auth string, header map[string]string, f
 	for k, v := range header {
 		req.Header.Set(k, v)
 	}
+	if breaks {
+		breaksContract()(req)
+	}
 	resp, err := s.client.Do(req)
 	if err != nil {
 		s.t.Fatalf("%s %s: %v", method, rawPath, err)
@@ -155,6 +170,9 @@ func (s *sdkServer) do(method, rawPath, auth string, header map[string]string, f
 		s.t.Fatal(err)
 	}
 	r := sdkResponse{status: resp.StatusCode, proto: resp.Proto, header: resp.Header, raw: string(raw)}
+	if err := checkContract(s.t, exchange{req: req, reqBody: []byte(form), status: resp.StatusCode, header: resp.Header, body: raw}); err != nil {
+		s.t.Fatalf("%s %s: %v", method, rawPath, err)
+	}
 	if err := json.Unmarshal(raw, &r.body); err != nil {
 		s.t.Fatalf("%s %s: body is not a JSON object: %q", method, rawPath, raw)
 	}
@@ -217,9 +235,9 @@ func TestSDKResponseHeaders(t *testing.T) {
 			{"get by reference", s.do("GET", "/customers/headers@example.com", s.key, nil, ""), 200, true},
 			{"update", s.do("POST", "/customers/"+id, s.key, nil, "first_name=Jon"), 200, true},
 			{"unknown customer", s.do("GET", "/customers/nobody", s.key, nil, ""), 404, true},
-			{"invalid field", s.do("POST", "/customers/"+id, s.key, nil, "mobile_number=abc"), 400, true},
+			{"invalid field", s.doBreaking("POST", "/customers/"+id, s.key, nil, "mobile_number=abc"), 400, true},
 			{"unknown key", s.do("GET", "/customers/"+id, other, nil, ""), 401, false},
-			{"no credentials", s.do("GET", "/customers/"+id, "", nil, ""), 401, false},
+			{"no credentials", s.doBreaking("GET", "/customers/"+id, "", nil, ""), 401, false},
 			{"unknown route", s.do("GET", "/v1/customers", s.key, nil, ""), 404, false},
 			{"wrong method", s.do("DELETE", "/customers/"+id, s.key, nil, ""), 405, false},
 		}
@@ -346,7 +364,7 @@ func TestSDKClientAuthTokenOption(t *testing.T) {
 			t.Errorf("update with the option: %d %s; want 200 without juspay", r.status, r.raw)
 		}
 		// Something that is not a boolean is refused, not read as false.
-		r = s.do("POST", "/customers", s.key, nil, "object_reference_id=tokenz&mobile_number=1&options.get_client_auth_token=yes")
+		r = s.doBreaking("POST", "/customers", s.key, nil, "object_reference_id=tokenz&mobile_number=1&options.get_client_auth_token=yes")
 		if r.status != 400 || r.str("error_code") != "Invalid Request" {
 			t.Errorf("option yes: %d %s; want 400 Invalid Request", r.status, r.raw)
 		}

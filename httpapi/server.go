@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"customerd"
+	"customerd/metrics"
 	"customerd/ratelimit"
 )
 
@@ -44,13 +45,21 @@ type Config struct {
 	// when finding a client's address. Empty means the peer address is
 	// always the client's.
 	TrustedProxies []netip.Prefix
+
+	// Metrics records requests and domain events; nil records nothing.
+	Metrics *metrics.Metrics
+	// MetricsHandler is served at /metrics when set. Leave it nil when the
+	// metrics have a listener of their own: the path is then a 404 here.
+	MetricsHandler http.Handler
 }
 
 // Server is the HTTP handler of the API.
 type Server struct {
-	store customerd.Store
-	log   *slog.Logger
-	now   func() time.Time
+	store          customerd.Store
+	log            *slog.Logger
+	now            func() time.Time
+	metrics        *metrics.Metrics
+	metricsHandler http.Handler
 
 	keyLimit       *ratelimit.Limiter // per API key prefix; nil when off
 	authFailLimit  *ratelimit.Limiter // per client address; nil when off
@@ -59,7 +68,8 @@ type Server struct {
 
 // New returns a Server for cfg.
 func New(cfg Config) *Server {
-	s := &Server{store: cfg.Store, log: cfg.Logger, now: cfg.Now, trustedProxies: cfg.TrustedProxies}
+	s := &Server{store: cfg.Store, log: cfg.Logger, now: cfg.Now, trustedProxies: cfg.TrustedProxies,
+		metrics: cfg.Metrics, metricsHandler: cfg.MetricsHandler}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -91,6 +101,8 @@ type request struct {
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
+	s.metrics.RequestStarted()
+	defer s.metrics.RequestEnded() // also when the handler aborts
 	req := &request{w: w, r: r, requestID: requestID(r.Header.Get("X-Request-Id"))}
 	h := w.Header()
 	h["Content-Type"] = []string{"application/json"}
@@ -110,9 +122,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				s.fail(req, errInternal)
 			}
 		}
+		elapsed := time.Since(start)
+		s.metrics.ObserveRequest(req.route, r.Method, req.status, elapsed)
 		s.log.Info("request", "request_id", req.requestID, "merchant_id", req.merchantID,
 			"method", r.Method, "route", req.route, "status", req.status, "bytes", req.bytes,
-			"duration_ms", float64(time.Since(start).Microseconds())/1000)
+			"duration_ms", float64(elapsed.Microseconds())/1000)
 	}()
 	s.route(req)
 }
@@ -120,6 +134,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // route dispatches on the route table in routes.go.
 func (s *Server) route(req *request) {
 	rt, id, ok := match(req.r.URL)
+	if rt == routeMetrics && s.metricsHandler == nil {
+		ok = false // the metrics have a listener of their own
+	}
 	if !ok {
 		req.route = "unmatched"
 		s.fail(req, errRouteNotFound)
@@ -144,12 +161,13 @@ func (s *Server) authenticate(req *request) bool {
 	// key is looked up, so that guessing cannot load the database either.
 	// The access log records these 429s; the block itself was logged once.
 	if ok, wait := s.authFailLimit.Check(client, s.now()); !ok {
+		s.metrics.RateLimited("auth_failures")
 		s.fail(req, rateLimited(retryAfterSeconds(wait)))
 		return false
 	}
 	key, ok := basicUsername(req.r.Header.Get("Authorization"))
 	if !ok {
-		s.unauthorized(req, client, "no Basic credentials", "")
+		s.unauthorized(req, client, metrics.AuthMissingCredentials, "no Basic credentials", "")
 		return false
 	}
 	ctx, cancel := requestContext(req.r)
@@ -160,12 +178,12 @@ func (s *Server) authenticate(req *request) bool {
 			s.failErr(req, err)
 			return false
 		}
-		s.unauthorized(req, client, "authentication failed", key)
+		s.unauthorized(req, client, metrics.AuthInvalidKey, "authentication failed", key)
 		return false
 	}
 	// Most SDKs send x-merchantid; when they do it must name the key's merchant.
 	if hdr := req.r.Header.Get("X-Merchantid"); hdr != "" && hdr != merchantID {
-		s.unauthorized(req, client, "x-merchantid does not match the key's merchant", key)
+		s.unauthorized(req, client, metrics.AuthMerchantMismatch, "x-merchantid does not match the key's merchant", key)
 		return false
 	}
 	req.merchantID = merchantID
@@ -175,6 +193,7 @@ func (s *Server) authenticate(req *request) bool {
 		// Debug: a runaway client would otherwise double the log volume; the
 		// access log has the 429 and the merchant.
 		s.log.Debug("API key over its rate limit", "request_id", req.requestID, "key", customerd.RedactKey(key))
+		s.metrics.RateLimited("api_key")
 		s.fail(req, rateLimited(retryAfterSeconds(wait)))
 		return false
 	}
@@ -183,7 +202,8 @@ func (s *Server) authenticate(req *request) bool {
 
 // unauthorized logs why authentication failed (with the key's prefix at
 // most), counts the failure against the client address, and answers 401.
-func (s *Server) unauthorized(req *request, client, why, key string) {
+func (s *Server) unauthorized(req *request, client, reason, why, key string) {
+	s.metrics.AuthFailure(reason)
 	attrs := []any{"request_id", req.requestID, "client", client}
 	if key != "" {
 		attrs = append(attrs, "key", customerd.RedactKey(key))

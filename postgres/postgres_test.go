@@ -277,3 +277,15 @@ func TestBackoffIsBoundedAndJittered(t *testing.T) {
 		t.Fatalf("backoff is not randomized: %v", seen)
 	}
 }
+
+func TestDBStatsReportsThePool(t *testing.T) {
+	pgtest.URL(t)
+	s := open(t, pgtest.NewSchema(t), postgres.Options{MaxConns: 5})
+	if err := s.Ping(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	p, ok := s.DBStats()["pool"]
+	if !ok || p.MaxOpenConnections != 5 || p.OpenConnections < 1 || p.InUse != 0 {
+		t.Fatalf("pool stats %+v", p)
+	}
+}

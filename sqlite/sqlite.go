@@ -145,6 +145,13 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
+// DBStats returns the statistics of the two connection pools: "write", the
+// single writer connection, and "read", the read-only pool. The metrics
+// package exports them.
+func (s *Store) DBStats() map[string]sql.DBStats {
+	return map[string]sql.DBStats{"write": s.wdb.Stats(), "read": s.rdb.Stats()}
+}
+
 type rowScanner interface{ Scan(dest ...any) error }
 
 func scanCustomer(r rowScanner) (*customerd.Customer, error) {

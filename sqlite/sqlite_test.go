@@ -49,3 +49,18 @@ func TestReopenKeepsData(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestDBStatsReportsBothPools(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "c.db"))
+	defer s.Close()
+	if err := s.Ping(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	stats := s.DBStats()
+	if stats["write"].MaxOpenConnections != 1 {
+		t.Errorf("write pool max open %d, want the single writer", stats["write"].MaxOpenConnections)
+	}
+	if r := stats["read"]; r.MaxOpenConnections < 4 || r.OpenConnections < 1 {
+		t.Errorf("read pool %+v, want at least 4 allowed and the ping's connection open", r)
+	}
+}

@@ -13,11 +13,11 @@ import (
 
 // runMerchant implements "customerd merchant create ID".
 func runMerchant(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("merchant", "merchant create ID [--db URL]", getenv, stderr)
+	fs := newFlagSet("merchant", "merchant create ID [--db URL]", getenv, stdout, stderr)
 	db := fs.String("db", defaultDB, dbUsage)
 	pos, err := fs.parse(args)
 	if err != nil {
-		return errUsage
+		return usageError(err)
 	}
 	if len(pos) != 2 || pos[0] != "create" {
 		fs.Usage()
@@ -52,11 +52,11 @@ func errMessage(err error) string {
 
 // runKey implements "customerd key create|list|revoke".
 func runKey(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("key", "key create|list MERCHANT_ID | key revoke KEY_OR_PREFIX [--db URL]", getenv, stderr)
+	fs := newFlagSet("key", "key create|list MERCHANT_ID | key revoke KEY_OR_PREFIX [--db URL]", getenv, stdout, stderr)
 	db := fs.String("db", defaultDB, dbUsage)
 	pos, err := fs.parse(args)
 	if err != nil {
-		return errUsage
+		return usageError(err)
 	}
 	if len(pos) != 2 {
 		fs.Usage()

@@ -23,12 +23,12 @@ const (
 
 // runCert implements "customerd cert create".
 func runCert(_ context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("cert", "cert create [--host localhost,127.0.0.1] [--out DIR]", getenv, stderr)
+	fs := newFlagSet("cert", "cert create [--host localhost,127.0.0.1] [--out DIR]", getenv, stdout, stderr)
 	hosts := fs.String("host", "localhost,127.0.0.1", "comma-separated host names and IP addresses the certificate is valid for")
 	out := fs.String("out", ".", "directory to write "+devCertFile+" and "+devKeyFile+" to")
 	pos, err := fs.parse(args)
 	if err != nil {
-		return errUsage
+		return usageError(err)
 	}
 	if len(pos) != 1 || pos[0] != "create" {
 		fs.Usage()

@@ -50,13 +50,16 @@ type server struct {
 	stop   func() error
 }
 
-func startServer(t *testing.T, db string) *server {
+// startServer runs "customerd serve" on a free port with the database db and
+// any further flags.
+func startServer(t *testing.T, db string, flags ...string) *server {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &server{stderr: &syncBuffer{}}
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"serve", "--listen", "127.0.0.1:0", "--db", db}, func(string) string { return "" }, io.Discard, s.stderr)
+		args := append([]string{"serve", "--listen", "127.0.0.1:0", "--db", db}, flags...)
+		done <- run(ctx, args, func(string) string { return "" }, io.Discard, s.stderr)
 	}()
 	s.stop = func() error { cancel(); return <-done }
 	deadline := time.Now().Add(10 * time.Second)

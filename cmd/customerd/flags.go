@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -12,24 +13,50 @@ import (
 // variables; a flag given on the command line beats the environment.
 type flagSet struct {
 	*flag.FlagSet
-	getenv func(string) string
-	envs   map[string]string // flag name -> variable
+	getenv   func(string) string
+	envs     map[string]string // flag name -> variable
+	stdout   io.Writer         // where --help prints
+	synopsis string
 }
 
-func newFlagSet(name, synopsis string, getenv func(string) string, stderr io.Writer) *flagSet {
-	fs := &flagSet{FlagSet: flag.NewFlagSet(name, flag.ContinueOnError), getenv: getenv, envs: map[string]string{}}
+// newFlagSet returns an empty flag set. Its usage goes to stdout when asked
+// for with --help (parse then returns flag.ErrHelp), and to stderr after a
+// flag error.
+func newFlagSet(name, synopsis string, getenv func(string) string, stdout, stderr io.Writer) *flagSet {
+	fs := &flagSet{FlagSet: flag.NewFlagSet(name, flag.ContinueOnError), getenv: getenv, envs: map[string]string{},
+		stdout: stdout, synopsis: synopsis}
 	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: customerd %s\n\nFlags (each also read from its environment variable):\n", synopsis)
-		fs.VisitAll(func(f *flag.Flag) {
-			def := f.DefValue
-			if def == "" {
-				def = `""`
-			}
-			fmt.Fprintf(stderr, "  --%s  (env %s, default %s)\n      %s\n", f.Name, fs.envs[f.Name], def, f.Usage)
-		})
-	}
+	fs.Usage = func() { fs.printUsage(fs.Output()) }
 	return fs
+}
+
+func (fs *flagSet) printUsage(w io.Writer) {
+	fmt.Fprintf(w, "Usage: customerd %s\n\nFlags (each also read from its environment variable):\n", fs.synopsis)
+	fs.printFlags(w)
+}
+
+// printFlags lists every flag with its environment variable and default.
+func (fs *flagSet) printFlags(w io.Writer) {
+	fs.VisitAll(func(f *flag.Flag) {
+		def := f.DefValue
+		if def == "" {
+			def = `""`
+		}
+		fmt.Fprintf(w, "  --%s  (env %s, default %s)\n      %s\n", f.Name, fs.envs[f.Name], def, f.Usage)
+	})
+}
+
+// wantsHelp reports whether args ask for help before any "--".
+func wantsHelp(args []string) bool {
+	for _, a := range args {
+		switch a {
+		case "--":
+			return false
+		case "-h", "-help", "--h", "--help":
+			return true
+		}
+	}
+	return false
 }
 
 // envName is the environment variable of a flag: --db-max-conns is
@@ -51,6 +78,10 @@ func (fs *flagSet) Int(name string, def int, usage string) *int {
 // parse parses args, then fills every flag not given from its environment
 // variable. Positional arguments are allowed before and after the flags.
 func (fs *flagSet) parse(args []string) ([]string, error) {
+	if wantsHelp(args) {
+		fs.printUsage(fs.stdout)
+		return nil, flag.ErrHelp
+	}
 	var positional []string
 	for {
 		if err := fs.FlagSet.Parse(args); err != nil {
@@ -76,9 +107,21 @@ func (fs *flagSet) parse(args []string) ([]string, error) {
 		}
 		if v := fs.getenv(fs.envs[n]); v != "" {
 			if err := fs.Set(n, v); err != nil {
-				return nil, fmt.Errorf("%s: %w", fs.envs[n], err)
+				err = fmt.Errorf("%s: %w", fs.envs[n], err)
+				fmt.Fprintln(fs.Output(), err)
+				return nil, err
 			}
 		}
 	}
 	return positional, nil
+}
+
+// usageError is what a command returns when parse fails: nothing when help
+// was asked for (it has been printed), else errUsage (the problem has been
+// printed).
+func usageError(err error) error {
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	return errUsage
 }

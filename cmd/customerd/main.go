@@ -42,7 +42,8 @@ Usage:
   customerd migrate [--db URL]                   apply the database migrations, then exit
   customerd cert create [--host H1,H2] [--out DIR]
                                                  write a self-signed development certificate
-  customerd version                              print version information
+  customerd healthcheck [--listen ADDR]          exit 0 when the server's /healthz answers 200
+  customerd version                              print version, commit and Go version
 
 Run "customerd COMMAND --help" for the flags of a command.
 `
@@ -65,12 +66,23 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runCert(ctx, rest, getenv, stdout, stderr)
 	case "migrate":
 		return runMigrate(ctx, rest, getenv, stdout, stderr)
+	case "healthcheck":
+		return runHealthcheck(ctx, rest, getenv, stdout, stderr)
 	case "version", "--version":
 		return runVersion(stdout)
 	case "help", "-h", "-help", "--help":
-		fmt.Fprint(stdout, usage)
+		printHelp(stdout, getenv)
 		return nil
 	}
 	fmt.Fprintf(stderr, "customerd: unknown command %q\n\n%s", cmd, usage)
 	return errUsage
+}
+
+// printHelp prints the usage and the flags of serve with their environment
+// variables and defaults, the configuration an operator looks for first.
+func printHelp(w io.Writer, getenv func(string) string) {
+	fmt.Fprint(w, usage)
+	fs, _ := newServeFlags(getenv, io.Discard, io.Discard)
+	fmt.Fprint(w, "\nFlags of serve (each also read from its environment variable; a flag beats the variable):\n")
+	fs.printFlags(w)
 }

@@ -11,11 +11,11 @@ import (
 // this lets an operator migrate once before starting many nodes, or with a
 // role that the nodes themselves do not have.
 func runMigrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("migrate", "migrate [--db URL]", getenv, stderr)
+	fs := newFlagSet("migrate", "migrate [--db URL]", getenv, stdout, stderr)
 	db := fs.String("db", defaultDB, dbUsage)
 	pos, err := fs.parse(args)
 	if err != nil {
-		return errUsage
+		return usageError(err)
 	}
 	if len(pos) != 0 {
 		fs.Usage()

@@ -12,23 +12,47 @@ import (
 
 	"customerd"
 	"customerd/httpapi"
+	"customerd/metrics"
 	"customerd/postgres"
 	"customerd/tlsconfig"
 )
 
+// serveFlags are the flags of "customerd serve".
+type serveFlags struct {
+	listen, db, grace   *string
+	tlsCert, tlsKey     *string
+	maxConns            *int
+	metricsListen       *string
+	logFormat, logLevel *string
+	limits              func(cfg *httpapi.Config) error
+}
+
+// newServeFlags defines the flags of "customerd serve"; the top-level help
+// lists them too.
+func newServeFlags(getenv func(string) string, stdout, stderr io.Writer) (*flagSet, *serveFlags) {
+	fs := newFlagSet("serve", "serve [flags]", getenv, stdout, stderr)
+	f := &serveFlags{
+		listen:        fs.String("listen", "127.0.0.1:8080", "address to listen on (host:port; port 0 picks a free one)"),
+		db:            fs.String("db", defaultDB, dbUsage),
+		grace:         fs.String("shutdown-grace", "10s", "how long SIGTERM waits for in-flight requests"),
+		tlsCert:       fs.String("tls-cert", "", "TLS certificate file (PEM); with --tls-key, serve HTTPS (HTTP/2 and HTTP/1.1); reloaded on SIGHUP"),
+		tlsKey:        fs.String("tls-key", "", "TLS private key file (PEM) of --tls-cert"),
+		maxConns:      fs.Int("db-max-conns", postgres.DefaultMaxConns(), "PostgreSQL connections per node (2 per CPU, at least 4); unused with SQLite"),
+		metricsListen: fs.String("metrics-listen", "", "serve /metrics on this address (host:port) instead of on --listen"),
+		logFormat:     fs.String("log-format", "auto", "log format: json, text, or auto (text on a terminal, json otherwise)"),
+		logLevel:      fs.String("log-level", "info", "lowest level logged: debug, info, warn or error"),
+	}
+	f.limits = limitFlags(fs)
+	return fs, f
+}
+
 // runServe implements "customerd serve".
 func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("serve", "serve [flags]", getenv, stderr)
-	listen := fs.String("listen", "127.0.0.1:8080", "address to listen on (host:port; port 0 picks a free one)")
-	db := fs.String("db", defaultDB, dbUsage)
-	grace := fs.String("shutdown-grace", "10s", "how long SIGTERM waits for in-flight requests")
-	tlsCert := fs.String("tls-cert", "", "TLS certificate file (PEM); with --tls-key, serve HTTPS (HTTP/2 and HTTP/1.1); reloaded on SIGHUP")
-	tlsKey := fs.String("tls-key", "", "TLS private key file (PEM) of --tls-cert")
-	maxConns := fs.Int("db-max-conns", postgres.DefaultMaxConns(), "PostgreSQL connections per node (2 per CPU, at least 4); unused with SQLite")
-	limits := limitFlags(fs)
+	fs, f := newServeFlags(getenv, stdout, stderr)
+	listen, db, grace, tlsCert, tlsKey, maxConns := f.listen, f.db, f.grace, f.tlsCert, f.tlsKey, f.maxConns
 	pos, err := fs.parse(args)
 	if err != nil {
-		return errUsage
+		return usageError(err)
 	}
 	if len(pos) != 0 {
 		fs.Usage()
@@ -39,10 +63,14 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return fmt.Errorf("--shutdown-grace %q: want a duration such as 10s", *grace)
 	}
 	var apiCfg httpapi.Config
-	if err := limits(&apiCfg); err != nil {
+	if err := f.limits(&apiCfg); err != nil {
 		return err
 	}
-	log := slog.New(slog.NewJSONHandler(stderr, nil))
+	log, jsonLogs, err := newLogger(stderr, *f.logFormat, *f.logLevel)
+	if err != nil {
+		return err
+	}
+	log.Info("starting", "version", versionString(), "config", fs.effectiveConfig())
 	certs, err := loadTLS(*tlsCert, *tlsKey)
 	if err != nil {
 		return err
@@ -57,6 +85,23 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	defer store.Close()
 
+	m := metrics.New()
+	if src, ok := store.(metrics.DBStatsSource); ok {
+		if err := m.WatchDB(src); err != nil {
+			return err
+		}
+	}
+	apiCfg.Metrics = m
+	if *f.metricsListen == "" {
+		apiCfg.MetricsHandler = m.Handler() // on the public port; see README "Metrics"
+	} else {
+		stopMetrics, err := serveMetrics(*f.metricsListen, m.Handler(), log)
+		if err != nil {
+			return err
+		}
+		defer stopMetrics()
+	}
+
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		return err
@@ -66,7 +111,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if certs != nil {
 		baseURL = "https://" + addr
 	}
-	if err := firstRun(ctx, store, baseURL, stderr); err != nil {
+	if err := firstRun(ctx, store, baseURL, stderr, log, jsonLogs); err != nil {
 		ln.Close()
 		return err
 	}
@@ -117,8 +162,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 }
 
 // firstRun creates the "sandbox" merchant when the database has none, and
-// prints its key once, so that a newcomer can call the API right away.
-func firstRun(ctx context.Context, store customerd.Store, baseURL string, stderr io.Writer) error {
+// prints its key once, so that a newcomer can call the API right away. With
+// JSON logs the key is in a log record, so that every line stays JSON.
+func firstRun(ctx context.Context, store customerd.Store, baseURL string, stderr io.Writer, log *slog.Logger, jsonLogs bool) error {
 	n, err := store.CountMerchants(ctx)
 	if err != nil || n > 0 {
 		return err
@@ -130,6 +176,12 @@ func firstRun(ctx context.Context, store customerd.Store, baseURL string, stderr
 	if err != nil {
 		return err
 	}
+	try := fmt.Sprintf("curl -u %s: %s/customers -d object_reference_id=jon@example.com -d mobile_number=99887766", key, baseURL)
+	if jsonLogs {
+		log.Warn("first run: created merchant sandbox; its API key is shown once", "merchant_id", "sandbox",
+			"api_key", key, "try", try)
+		return nil
+	}
 	fmt.Fprintf(stderr, `
 customerd: first run: created merchant "sandbox" with API key
 
@@ -137,9 +189,9 @@ customerd: first run: created merchant "sandbox" with API key
 
 This key is shown once. Try it:
 
-    curl -u %s: %s/customers -d object_reference_id=jon@example.com -d mobile_number=99887766
+    %s
 
-`, key, key, baseURL)
+`, key, try)
 	return nil
 }
 

@@ -16,6 +16,13 @@ var (
 )
 
 func runVersion(stdout io.Writer) error {
+	fmt.Fprintf(stdout, "customerd %s\n", versionString())
+	return nil
+}
+
+// versionString is the version, the commit and the Go version of this
+// binary, e.g. "v1.2.0 (commit 1a2b3c4, go1.26.0)".
+func versionString() string {
 	v, c := version, commit
 	if info, ok := debug.ReadBuildInfo(); ok {
 		if v == "" {
@@ -33,8 +40,7 @@ func runVersion(stdout io.Writer) error {
 	if c == "" {
 		c = "unknown"
 	}
-	fmt.Fprintf(stdout, "customerd %s (commit %s, %s)\n", v, c, runtime.Version())
-	return nil
+	return fmt.Sprintf("%s (commit %s, %s)", v, c, runtime.Version())
 }
 
 var (
