@@ -195,10 +195,17 @@ func TestBadKeysFromOneAddressMeet429BeforeTheKeyLookup(t *testing.T) {
 	// The limit is on the address: while it cools down, even a good key from
 	// it is turned away (the key is not looked at).
 	wantStatus(t, a.do("GET", "/customers/x", ""), 429)
-	// Missing and malformed credentials count as failures too.
+	// A key of another format is a failed guess too.
 	a.advance(3 * time.Second)
-	wantStatus(t, a.do("GET", "/customers/x", "", noAuth(), breaksContract()), 401)
+	wantStatus(t, a.do("GET", "/customers/x", "", basicAuth("ABCDEF0123456789ABCDEF0123456789")), 401)
 	wantStatus(t, a.do("GET", "/customers/x", ""), 429)
+	// A request with no credentials presents no key: it is answered 401 and
+	// not counted against the address.
+	a.advance(3 * time.Second)
+	for i := 0; i < 5; i++ {
+		wantStatus(t, a.do("GET", "/customers/x", "", noAuth(), breaksContract()), 401)
+	}
+	wantStatus(t, a.do("GET", "/customers/x", ""), 404)
 	// Once it has cooled down, a good key works; successes cost nothing.
 	a.advance(time.Minute)
 	for i := 0; i < 50; i++ {

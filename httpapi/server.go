@@ -167,7 +167,11 @@ func (s *Server) authenticate(req *request) bool {
 	}
 	key, ok := basicUsername(req.r.Header.Get("Authorization"))
 	if !ok {
-		s.unauthorized(req, client, metrics.AuthMissingCredentials, "no Basic credentials", "")
+		// No key was presented: nothing was guessed and nothing looked up,
+		// so this does not count against the address.
+		s.metrics.AuthFailure(metrics.AuthMissingCredentials)
+		s.log.Info("no Basic credentials", "request_id", req.requestID, "client", client)
+		s.reject401(req)
 		return false
 	}
 	ctx, cancel := requestContext(req.r)
@@ -200,7 +204,7 @@ func (s *Server) authenticate(req *request) bool {
 	return true
 }
 
-// unauthorized logs why authentication failed (with the key's prefix at
+// unauthorized logs why a presented key failed (with the key's prefix at
 // most), counts the failure against the client address, and answers 401.
 func (s *Server) unauthorized(req *request, client, reason, why, key string) {
 	s.metrics.AuthFailure(reason)
@@ -215,6 +219,11 @@ func (s *Server) unauthorized(req *request, client, reason, why, key string) {
 		s.log.Warn("too many failed authentications: client blocked", "request_id", req.requestID,
 			"client", client, "retry_after_s", retryAfterSeconds(wait))
 	}
+	s.reject401(req)
+}
+
+// reject401 answers 401 with the challenge.
+func (s *Server) reject401(req *request) {
 	req.w.Header().Set("WWW-Authenticate", `Basic realm="customerd"`)
 	s.fail(req, errUnauthorized)
 }
