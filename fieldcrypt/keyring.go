@@ -1,0 +1,169 @@
+package fieldcrypt
+
+import (
+	"crypto/cipher"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+
+	"customerd"
+)
+
+// Keyring is one merchant's unwrapped keys: every data-key version it has and
+// its index key. It is immutable and safe for concurrent use.
+type Keyring struct {
+	merchantID string
+	data       map[uint32]cipher.AEAD
+	active     uint32
+	index      []byte
+}
+
+// versionLen is the size of the data-key version that prefixes a sealed value.
+const versionLen = 4
+
+// Overhead is how many bytes sealing adds to a value: the version, the
+// 96-bit nonce and the 128-bit tag.
+const Overhead = versionLen + 12 + 16
+
+// Active returns the newest data-key version, the one Seal uses.
+func (r *Keyring) Active() uint32 { return r.active }
+
+// Has reports whether the keyring holds data-key version v.
+func (r *Keyring) Has(v uint32) bool { _, ok := r.data[v]; return ok }
+
+func fieldAAD(merchantID, customerID, field string, version uint32) []byte {
+	b := appendField(nil, "customerd field v1")
+	b = appendField(b, merchantID)
+	b = appendField(b, customerID)
+	b = appendField(b, field)
+	return binary.BigEndian.AppendUint32(b, version)
+}
+
+// Seal encrypts one field of one customer under the active data key. The
+// result is version || nonce || ciphertext || tag.
+func (r *Keyring) Seal(customerID, field, plaintext string) ([]byte, error) {
+	prefix := binary.BigEndian.AppendUint32(nil, r.active)
+	return seal(r.data[r.active], prefix, []byte(plaintext), fieldAAD(r.merchantID, customerID, field, r.active))
+}
+
+// VersionOf returns the data-key version a sealed value names.
+func VersionOf(sealed []byte) (uint32, error) {
+	if len(sealed) < Overhead {
+		return 0, ErrOpen
+	}
+	return binary.BigEndian.Uint32(sealed), nil
+}
+
+// Open decrypts a value that Seal made for this customer and field. It
+// returns ErrUnknownVersion when the keyring lacks the value's data-key
+// version and ErrOpen when authentication fails.
+func (r *Keyring) Open(customerID, field string, sealed []byte) (string, error) {
+	v, err := VersionOf(sealed)
+	if err != nil {
+		return "", fmt.Errorf("%s of %s: %w", field, customerID, err)
+	}
+	aead, ok := r.data[v]
+	if !ok {
+		return "", fmt.Errorf("%s of %s: v%d: %w", field, customerID, v, ErrUnknownVersion)
+	}
+	body := sealed[versionLen:]
+	n := aead.NonceSize()
+	pt, err := aead.Open(nil, body[:n], body[n:], fieldAAD(r.merchantID, customerID, field, v))
+	if err != nil {
+		return "", fmt.Errorf("%s of %s: %w", field, customerID, ErrOpen)
+	}
+	return string(pt), nil
+}
+
+// BlindIndex returns the keyed hash under which object_reference_id ref is
+// looked up and kept unique. Equal references of one merchant have equal
+// indexes; without the index key nothing about ref can be learnt from it
+// beyond equality.
+func (r *Keyring) BlindIndex(ref string) []byte {
+	m := hmac.New(sha256.New, r.index)
+	m.Write([]byte("object_reference_id\x00"))
+	m.Write([]byte(ref))
+	return m.Sum(nil)
+}
+
+// SealedCustomer is the stored form of a customer's personal fields. The
+// other fields (id, merchant, mobile_country_code, timestamps) are stored
+// as they are.
+type SealedCustomer struct {
+	// KeyVersion is at most the lowest data-key version of the sealed
+	// fields: rows with KeyVersion below the active version are the ones a
+	// data-key rotation re-encrypts.
+	KeyVersion        uint32
+	RefIndex          []byte
+	ObjectReferenceID []byte
+	MobileNumber      []byte
+	EmailAddress      []byte // nil when unset
+	FirstName         []byte // nil when unset
+	LastName          []byte // nil when unset
+}
+
+// SealField seals one field value; an empty value (an unset optional field)
+// is nil, stored as NULL.
+func (r *Keyring) SealField(customerID, field, value string) ([]byte, error) {
+	if value == "" {
+		return nil, nil
+	}
+	return r.Seal(customerID, field, value)
+}
+
+// SealCustomer seals every personal field of c under the active data key.
+func (r *Keyring) SealCustomer(c *customerd.Customer) (SealedCustomer, error) {
+	if c.MerchantID != r.merchantID {
+		return SealedCustomer{}, fmt.Errorf("fieldcrypt: customer of merchant %q sealed with the keys of %q", c.MerchantID, r.merchantID)
+	}
+	s := SealedCustomer{KeyVersion: r.active, RefIndex: r.BlindIndex(c.ObjectReferenceID)}
+	var err error
+	for _, f := range []struct {
+		name  string
+		value string
+		dst   *[]byte
+	}{
+		{customerd.FieldObjectReferenceID, c.ObjectReferenceID, &s.ObjectReferenceID},
+		{customerd.FieldMobileNumber, c.MobileNumber, &s.MobileNumber},
+		{customerd.FieldEmailAddress, c.EmailAddress, &s.EmailAddress},
+		{customerd.FieldFirstName, c.FirstName, &s.FirstName},
+		{customerd.FieldLastName, c.LastName, &s.LastName},
+	} {
+		if *f.dst, err = r.SealField(c.ID, f.name, f.value); err != nil {
+			return SealedCustomer{}, err
+		}
+	}
+	return s, nil
+}
+
+// OpenCustomer decrypts s into c, whose ID and MerchantID must already be
+// set from the row. NULL (nil) optional fields open to "".
+func (r *Keyring) OpenCustomer(c *customerd.Customer, s SealedCustomer) error {
+	if c.MerchantID != r.merchantID {
+		return fmt.Errorf("fieldcrypt: customer of merchant %q opened with the keys of %q", c.MerchantID, r.merchantID)
+	}
+	for _, f := range []struct {
+		name     string
+		sealed   []byte
+		dst      *string
+		required bool
+	}{
+		{customerd.FieldObjectReferenceID, s.ObjectReferenceID, &c.ObjectReferenceID, true},
+		{customerd.FieldMobileNumber, s.MobileNumber, &c.MobileNumber, true},
+		{customerd.FieldEmailAddress, s.EmailAddress, &c.EmailAddress, false},
+		{customerd.FieldFirstName, s.FirstName, &c.FirstName, false},
+		{customerd.FieldLastName, s.LastName, &c.LastName, false},
+	} {
+		if f.sealed == nil && !f.required {
+			*f.dst = ""
+			continue
+		}
+		v, err := r.Open(c.ID, f.name, f.sealed)
+		if err != nil {
+			return err
+		}
+		*f.dst = v
+	}
+	return nil
+}
