@@ -1,7 +1,10 @@
 // Package sqlite is the embedded store of customerd, on the pure-Go driver
 // modernc.org/sqlite. Writes go through one connection and are group-committed
 // with synchronous=FULL, so an acknowledged write survives kill -9 and a power
-// cut; reads use a pool of read-only connections in WAL mode.
+// cut; reads use a pool of read-only connections in WAL mode. Customers'
+// personal fields are stored encrypted (package fieldcrypt), and
+// secure_delete overwrites whatever a write frees, so no plaintext lingers in
+// the file.
 package sqlite
 
 import (
@@ -12,9 +15,12 @@ import (
 	"os"
 	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"customerd"
+	"customerd/fieldcrypt"
 
 	sqlite3 "modernc.org/sqlite"
 	sqlite3lib "modernc.org/sqlite/lib"
@@ -30,6 +36,16 @@ type Store struct {
 	findByID  *sql.Stmt
 	findByRef *sql.Stmt
 	findKey   *sql.Stmt
+	findWraps *sql.Stmt
+
+	vault *fieldcrypt.Vault
+	// plaintextDone is set once customers_plaintext (rows of versions before
+	// encryption) is known to be empty; nothing ever adds rows to it.
+	plaintextDone atomic.Bool
+
+	onBackgroundError func(error)
+	stopBackground    context.CancelFunc
+	background        sync.WaitGroup
 }
 
 var _ customerd.Store = (*Store)(nil)
@@ -41,6 +57,8 @@ const pragmas = "&_pragma=busy_timeout(10000)" +
 	"&_pragma=journal_mode(WAL)" +
 	"&_pragma=synchronous(FULL)" +
 	"&_pragma=foreign_keys(1)" +
+	"&_pragma=secure_delete(1)" + // freed space is zeroed: no stale plaintext or ciphertext
+
 	"&_pragma=cache_size(-8192)" // 8 MiB page cache per connection
 
 func dsn(path string, extra string) string {
@@ -48,9 +66,43 @@ func dsn(path string, extra string) string {
 	return "file:" + r.Replace(path) + "?_txlock=immediate" + pragmas + extra
 }
 
+// Option configures Open.
+type Option func(*options)
+
+type options struct {
+	vault             *fieldcrypt.Vault
+	onKeyCreated      func(path string)
+	noBackground      bool
+	migrationBatch    int
+	onBackgroundError func(error)
+}
+
+// WithVault makes the store encrypt with the vault's master keys. Without
+// it, Open uses the key file beside the database (see Open).
+func WithVault(v *fieldcrypt.Vault) Option { return func(o *options) { o.vault = v } }
+
+// OnKeyFileCreated registers fn to be called with the path of the key file
+// when Open had to create one, so that the caller can warn about it.
+func OnKeyFileCreated(fn func(path string)) Option { return func(o *options) { o.onKeyCreated = fn } }
+
+// KeyFilePath is the default master key file of the database at dbPath.
+func KeyFilePath(dbPath string) string { return dbPath + ".key" }
+
 // Open opens (creating if needed, with mode 0600) the database at path and
 // applies the embedded migrations.
-func Open(ctx context.Context, path string) (*Store, error) {
+//
+// Without WithVault, the master key is read from KeyFilePath(path); when
+// that file does not exist and the database holds no keys yet, a new key is
+// generated into it (mode 0600). A database that holds keys but whose key
+// file is missing is an error, never a new key.
+//
+// Rows left in plaintext by earlier versions are encrypted in the
+// background, in batches, while the store serves them.
+func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
+	o := options{migrationBatch: 256}
+	for _, opt := range opts {
+		opt(&o)
+	}
 	if path == "" {
 		return nil, errors.New("sqlite: empty database path")
 	}
@@ -74,6 +126,17 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		wdb.Close()
 		return nil, err
 	}
+	vault := o.vault
+	if vault == nil {
+		if vault, err = defaultVault(ctx, wdb, path, o.onKeyCreated); err != nil {
+			wdb.Close()
+			return nil, err
+		}
+	}
+	if err := prepareKeys(ctx, wdb, vault); err != nil {
+		wdb.Close()
+		return nil, err
+	}
 
 	rdb, err := sql.Open("sqlite", dsn(path, "&_pragma=query_only(1)"))
 	if err != nil {
@@ -86,17 +149,32 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	rdb.SetConnMaxIdleTime(0)
 	rdb.SetConnMaxLifetime(0)
 
-	s := &Store{path: path, wdb: wdb, rdb: rdb}
+	s := &Store{path: path, wdb: wdb, rdb: rdb, vault: vault, onBackgroundError: o.onBackgroundError}
 	if err := s.prepare(ctx); err != nil {
 		s.closeDBs()
 		return nil, err
 	}
+	var left bool
+	if err := rdb.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM customers_plaintext)`).Scan(&left); err != nil {
+		s.closeDBs()
+		return nil, err
+	}
+	s.plaintextDone.Store(!left)
 	s.writer = newWriter(wdb)
+	bg, cancel := context.WithCancel(context.Background())
+	s.stopBackground = cancel
+	if !o.noBackground {
+		s.background.Add(1)
+		go func() {
+			defer s.background.Done()
+			s.backgroundWork(bg, o.migrationBatch)
+		}()
+	}
 	return s, nil
 }
 
-const customerColumns = `id, merchant_id, object_reference_id, mobile_number, mobile_country_code,
-	email_address, first_name, last_name, date_created, last_updated`
+const customerColumns = `id, merchant_id, key_version, ref_index, object_reference_id, mobile_number,
+	mobile_country_code, email_address, first_name, last_name, date_created, last_updated`
 
 func (s *Store) prepare(ctx context.Context) error {
 	var err error
@@ -108,14 +186,15 @@ func (s *Store) prepare(ctx context.Context) error {
 		st, err = s.rdb.PrepareContext(ctx, q)
 		return st
 	}
-	s.findByID = prep(`SELECT ` + customerColumns + ` FROM customers WHERE id = ? AND merchant_id = ?`)
-	s.findByRef = prep(`SELECT ` + customerColumns + ` FROM customers WHERE merchant_id = ? AND object_reference_id = ?`)
+	s.findByID = prep(qByID)
+	s.findByRef = prep(qByRef)
 	s.findKey = prep(`SELECT prefix, hash, merchant_id, created_at, revoked_at FROM api_keys WHERE prefix = ?`)
+	s.findWraps = prep(selectWraps)
 	return err
 }
 
 func (s *Store) closeDBs() {
-	for _, st := range []*sql.Stmt{s.findByID, s.findByRef, s.findKey} {
+	for _, st := range []*sql.Stmt{s.findByID, s.findByRef, s.findKey, s.findWraps} {
 		if st != nil {
 			st.Close()
 		}
@@ -126,8 +205,11 @@ func (s *Store) closeDBs() {
 	s.wdb.Close()
 }
 
-// Close commits queued writes and closes the database.
+// Close stops the background re-encryption, commits queued writes and
+// closes the database.
 func (s *Store) Close() error {
+	s.stopBackground()
+	s.background.Wait()
 	s.writer.close()
 	s.closeDBs()
 	return nil
@@ -154,29 +236,43 @@ func (s *Store) DBStats() map[string]sql.DBStats {
 
 type rowScanner interface{ Scan(dest ...any) error }
 
-func scanCustomer(r rowScanner) (*customerd.Customer, error) {
+// scanCustomer reads a row of customerColumns: the customer with its
+// personal fields still sealed.
+func scanCustomer(r rowScanner) (*customerd.Customer, fieldcrypt.SealedCustomer, error) {
 	var c customerd.Customer
-	var email, first, last sql.NullString
+	var sc fieldcrypt.SealedCustomer
 	var created, updated int64
-	err := r.Scan(&c.ID, &c.MerchantID, &c.ObjectReferenceID, &c.MobileNumber, &c.MobileCountryCode,
-		&email, &first, &last, &created, &updated)
+	err := r.Scan(&c.ID, &c.MerchantID, &sc.KeyVersion, &sc.RefIndex, &sc.ObjectReferenceID, &sc.MobileNumber,
+		&c.MobileCountryCode, &sc.EmailAddress, &sc.FirstName, &sc.LastName, &created, &updated)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, customerd.ErrNotFound
+		return nil, sc, customerd.ErrNotFound
 	}
+	if err != nil {
+		return nil, sc, err
+	}
+	c.DateCreated = time.Unix(created, 0).UTC()
+	c.LastUpdated = time.Unix(updated, 0).UTC()
+	return &c, sc, nil
+}
+
+// readCustomer scans a row and opens its sealed fields.
+func (s *Store) readCustomer(ctx context.Context, q queryer, r rowScanner) (*customerd.Customer, error) {
+	c, sc, err := scanCustomer(r)
 	if err != nil {
 		return nil, err
 	}
-	c.EmailAddress, c.FirstName, c.LastName = email.String, first.String, last.String
-	c.DateCreated = time.Unix(created, 0).UTC()
-	c.LastUpdated = time.Unix(updated, 0).UTC()
-	return &c, nil
+	if err := s.openCustomer(ctx, q, c, sc); err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
-func nullable(s string) any {
-	if s == "" {
+// nullable stores an unset optional field (or its nil ciphertext) as NULL.
+func nullable[T string | []byte](v T) any {
+	if len(v) == 0 {
 		return nil
 	}
-	return s
+	return v
 }
 
 // looksLikeID reports whether s could be a generated customer id, to skip a
@@ -185,29 +281,91 @@ func looksLikeID(s string) bool { return len(s) == 20 && strings.HasPrefix(s, "c
 
 // FindCustomer implements customerd.CustomerStore.
 func (s *Store) FindCustomer(ctx context.Context, merchantID, idOrRef string) (*customerd.Customer, error) {
+	if !s.plaintextDone.Load() {
+		// While plaintext rows are being moved, look in both tables in one
+		// snapshot, so that a row moving between them is not missed.
+		tx, err := s.rdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+		if err != nil {
+			return nil, err
+		}
+		defer tx.Rollback()
+		return s.findCustomer(ctx, txReader{tx}, merchantID, idOrRef, true)
+	}
+	return s.findCustomer(ctx, poolReader{s}, merchantID, idOrRef, false)
+}
+
+// findCustomer looks for an id match first, then a reference match, in the
+// encrypted table and, when withPlaintext, in customers_plaintext.
+func (s *Store) findCustomer(ctx context.Context, q queryer, merchantID, idOrRef string, withPlaintext bool) (*customerd.Customer, error) {
 	if looksLikeID(idOrRef) {
-		c, err := scanCustomer(s.findByID.QueryRowContext(ctx, idOrRef, merchantID))
+		c, err := s.readCustomer(ctx, q, q.byID(ctx, idOrRef, merchantID))
+		if customerd.ErrorCode(err) != customerd.ENOTFOUND {
+			return c, err
+		}
+		if withPlaintext {
+			c, err := scanPlaintext(q.QueryRowContext(ctx, `SELECT `+plaintextColumns+
+				` FROM customers_plaintext WHERE id = ? AND merchant_id = ?`, idOrRef, merchantID))
+			if customerd.ErrorCode(err) != customerd.ENOTFOUND {
+				return c, err
+			}
+		}
+	}
+	ring, err := s.keyring(ctx, q, merchantID)
+	if err != nil {
+		return nil, err
+	}
+	if ring != nil {
+		c, err := s.readCustomer(ctx, q, q.byRef(ctx, merchantID, ring.BlindIndex(idOrRef)))
 		if customerd.ErrorCode(err) != customerd.ENOTFOUND {
 			return c, err
 		}
 	}
-	return scanCustomer(s.findByRef.QueryRowContext(ctx, merchantID, idOrRef))
+	if withPlaintext {
+		return scanPlaintext(q.QueryRowContext(ctx, `SELECT `+plaintextColumns+
+			` FROM customers_plaintext WHERE merchant_id = ? AND object_reference_id = ?`, merchantID, idOrRef))
+	}
+	return nil, customerd.ErrNotFound
 }
 
 // CreateCustomer implements customerd.CustomerStore.
 func (s *Store) CreateCustomer(ctx context.Context, c *customerd.Customer) error {
 	return s.writer.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO customers (`+customerColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			c.ID, c.MerchantID, c.ObjectReferenceID, c.MobileNumber, c.MobileCountryCode,
-			nullable(c.EmailAddress), nullable(c.FirstName), nullable(c.LastName),
-			c.DateCreated.Unix(), c.LastUpdated.Unix())
-		return mapConstraint(err)
+		ring, err := s.writeKeyring(ctx, tx, c.MerchantID)
+		if err != nil {
+			return err
+		}
+		if !s.plaintextDone.Load() {
+			var taken bool
+			if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM customers_plaintext
+				WHERE merchant_id = ? AND object_reference_id = ?)`, c.MerchantID, c.ObjectReferenceID).Scan(&taken); err != nil {
+				return err
+			}
+			if taken {
+				return customerd.ErrConflict
+			}
+		}
+		return insertSealed(ctx, tx, ring, c)
 	})
+}
+
+// insertSealed seals c's personal fields and inserts its row.
+func insertSealed(ctx context.Context, tx *sql.Tx, ring *fieldcrypt.Keyring, c *customerd.Customer) error {
+	sc, err := ring.SealCustomer(c)
+	if err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO customers (`+customerColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		c.ID, c.MerchantID, sc.KeyVersion, sc.RefIndex, sc.ObjectReferenceID, sc.MobileNumber,
+		c.MobileCountryCode, nullable(sc.EmailAddress), nullable(sc.FirstName), nullable(sc.LastName),
+		c.DateCreated.Unix(), c.LastUpdated.Unix())
+	return mapConstraint(err)
 }
 
 // updateSQL writes only the columns whose flag is set: one statement serves
 // every combination of fields. Writes are serialized by the writer, so there
-// is no read-modify-write race.
+// is no read-modify-write race. New values are sealed under the active data
+// key, which is never older than the row's key_version, so key_version stays
+// a lower bound of the versions in the row.
 const updateSQL = `UPDATE customers SET
 	mobile_number       = CASE WHEN ?1 THEN ?2  ELSE mobile_number END,
 	mobile_country_code = CASE WHEN ?3 THEN ?4  ELSE mobile_country_code END,
@@ -215,31 +373,54 @@ const updateSQL = `UPDATE customers SET
 	first_name          = CASE WHEN ?7 THEN ?8  ELSE first_name END,
 	last_name           = CASE WHEN ?9 THEN ?10 ELSE last_name END,
 	last_updated        = MAX(last_updated, ?11)
-	WHERE merchant_id = ?12 AND `
+	WHERE merchant_id = ?12 AND id = ?13 RETURNING ` + customerColumns
 
 // UpdateCustomer implements customerd.CustomerStore.
 func (s *Store) UpdateCustomer(ctx context.Context, merchantID, idOrRef string, p customerd.Patch, now time.Time) (*customerd.Customer, error) {
 	if p.IsEmpty() {
 		return s.FindCustomer(ctx, merchantID, idOrRef)
 	}
-	args := []any{
-		p.MobileNumber.Set, p.MobileNumber.Value,
-		p.MobileCountryCode.Set, p.MobileCountryCode.Value,
-		p.EmailAddress.Set, nullable(p.EmailAddress.Value),
-		p.FirstName.Set, nullable(p.FirstName.Value),
-		p.LastName.Set, nullable(p.LastName.Value),
-		customerd.Timestamp(now).Unix(), merchantID, idOrRef,
-	}
 	var out *customerd.Customer
 	err := s.writer.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		var err error
-		if looksLikeID(idOrRef) {
-			out, err = scanCustomer(tx.QueryRowContext(ctx, updateSQL+`id = ?13 RETURNING `+customerColumns, args...))
-			if customerd.ErrorCode(err) != customerd.ENOTFOUND {
+		ring, err := s.writeKeyring(ctx, tx, merchantID)
+		if err != nil {
+			return err
+		}
+		// The customer id is part of every field's associated data, so it
+		// is resolved before sealing.
+		id, err := s.resolveForWrite(ctx, tx, ring, merchantID, idOrRef)
+		if err != nil {
+			return err
+		}
+		sealed := func(field string, v customerd.Value) (any, error) {
+			if !v.Set {
+				return nil, nil
+			}
+			b, err := ring.SealField(id, field, v.Value)
+			return nullable(b), err
+		}
+		var mobile, email, first, last any
+		for _, f := range []struct {
+			field string
+			v     customerd.Value
+			dst   *any
+		}{
+			{customerd.FieldMobileNumber, p.MobileNumber, &mobile},
+			{customerd.FieldEmailAddress, p.EmailAddress, &email},
+			{customerd.FieldFirstName, p.FirstName, &first},
+			{customerd.FieldLastName, p.LastName, &last},
+		} {
+			if *f.dst, err = sealed(f.field, f.v); err != nil {
 				return err
 			}
 		}
-		out, err = scanCustomer(tx.QueryRowContext(ctx, updateSQL+`object_reference_id = ?13 RETURNING `+customerColumns, args...))
+		out, err = s.readCustomer(ctx, txReader{tx}, tx.QueryRowContext(ctx, updateSQL,
+			p.MobileNumber.Set, mobile,
+			p.MobileCountryCode.Set, p.MobileCountryCode.Value,
+			p.EmailAddress.Set, email,
+			p.FirstName.Set, first,
+			p.LastName.Set, last,
+			customerd.Timestamp(now).Unix(), merchantID, id))
 		return err
 	})
 	if err != nil {
@@ -263,10 +444,18 @@ func mapConstraint(err error) error {
 }
 
 // CreateMerchant implements customerd.MerchantStore.
+// The merchant's keys are created with it, in the same transaction.
 func (s *Store) CreateMerchant(ctx context.Context, m customerd.Merchant) error {
+	wraps, err := s.vault.NewMerchantKeys(m.ID)
+	if err != nil {
+		return err
+	}
 	return s.writer.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO merchants (id, created_at) VALUES (?, ?)`, m.ID, m.CreatedAt.Unix())
-		return mapConstraint(err)
+		if err != nil {
+			return mapConstraint(err)
+		}
+		return insertWraps(ctx, tx, wraps)
 	})
 }
 
