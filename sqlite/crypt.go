@@ -233,7 +233,17 @@ func defaultVault(ctx context.Context, db *sql.DB, path string, onCreated func(s
 	kp := KeyFilePath(path)
 	k, err := fieldcrypt.ReadMasterKeyFile(kp)
 	if err == nil {
-		return fieldcrypt.NewVault(k), nil
+		// During a master-key rotation of the default key file, the old key
+		// stays accepted until the rotation is retired.
+		prev, err := fieldcrypt.ReadMasterKeyFile(PreviousKeyFilePath(path))
+		switch {
+		case err == nil:
+			return fieldcrypt.NewVault(k, prev), nil
+		case errors.Is(err, fs.ErrNotExist):
+			return fieldcrypt.NewVault(k), nil
+		default:
+			return nil, err
+		}
 	}
 	if !errors.Is(err, fs.ErrNotExist) {
 		return nil, err

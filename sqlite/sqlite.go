@@ -88,10 +88,16 @@ func OnKeyFileCreated(fn func(path string)) Option { return func(o *options) { o
 // KeyFilePath is the default master key file of the database at dbPath.
 func KeyFilePath(dbPath string) string { return dbPath + ".key" }
 
+// PreviousKeyFilePath is where a rotation of the default key file keeps the
+// old master key until the rotation is retired; while it exists, Open
+// without WithVault accepts that key too and wraps new keys under both.
+func PreviousKeyFilePath(dbPath string) string { return dbPath + ".key.old" }
+
 // Open opens (creating if needed, with mode 0600) the database at path and
 // applies the embedded migrations.
 //
-// Without WithVault, the master key is read from KeyFilePath(path); when
+// Without WithVault, the master key is read from KeyFilePath(path) (and the
+// old one from PreviousKeyFilePath(path), if present); when
 // that file does not exist and the database holds no keys yet, a new key is
 // generated into it (mode 0600). A database that holds keys but whose key
 // file is missing is an error, never a new key.

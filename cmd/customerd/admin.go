@@ -13,8 +13,9 @@ import (
 
 // runMerchant implements "customerd merchant create ID".
 func runMerchant(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("merchant", "merchant create ID [--db URL]", getenv, stdout, stderr)
+	fs := newFlagSet("merchant", "merchant create ID [--db URL] [--master-key-file FILE]", getenv, stdout, stderr)
 	db := fs.String("db", defaultDB, dbUsage)
+	keys := addMasterKeyFlags(fs)
 	pos, err := fs.parse(args)
 	if err != nil {
 		return usageError(err)
@@ -23,7 +24,7 @@ func runMerchant(ctx context.Context, args []string, getenv func(string) string,
 		fs.Usage()
 		return errUsage
 	}
-	s, err := openStore(ctx, *db)
+	s, err := openStore(ctx, *db, keys, stderr)
 	if err != nil {
 		return err
 	}
@@ -52,8 +53,9 @@ func errMessage(err error) string {
 
 // runKey implements "customerd key create|list|revoke".
 func runKey(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("key", "key create|list MERCHANT_ID | key revoke KEY_OR_PREFIX [--db URL]", getenv, stdout, stderr)
+	fs := newFlagSet("key", "key create|list MERCHANT_ID | key revoke KEY_OR_PREFIX [--db URL] [--master-key-file FILE]", getenv, stdout, stderr)
 	db := fs.String("db", defaultDB, dbUsage)
+	keys := addMasterKeyFlags(fs)
 	pos, err := fs.parse(args)
 	if err != nil {
 		return usageError(err)
@@ -62,7 +64,7 @@ func runKey(ctx context.Context, args []string, getenv func(string) string, stdo
 		fs.Usage()
 		return errUsage
 	}
-	s, err := openStore(ctx, *db)
+	s, err := openStore(ctx, *db, keys, stderr)
 	if err != nil {
 		return err
 	}

@@ -43,6 +43,11 @@ Usage:
   customerd cert create [--host H1,H2] [--out DIR]
                                                  write a self-signed development certificate
   customerd healthcheck [--listen ADDR]          exit 0 when the server's /healthz answers 200
+  customerd master-key generate [--out FILE]     print (or write) a new master key
+  customerd master-key rotate --new-key-file F   wrap every merchant key under a new master key too
+  customerd master-key retire                    drop the wraps under the old master key
+  customerd master-key status                    which master keys wrap how many merchant keys
+  customerd data-key rotate MERCHANT_ID          new data key for a merchant; re-encrypts its customers
   customerd version                              print version, commit and Go version
 
 Run "customerd COMMAND --help" for the flags of a command.
@@ -68,6 +73,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runMigrate(ctx, rest, getenv, stdout, stderr)
 	case "healthcheck":
 		return runHealthcheck(ctx, rest, getenv, stdout, stderr)
+	case "master-key":
+		return runMasterKey(ctx, rest, getenv, stdout, stderr)
+	case "data-key":
+		return runDataKey(ctx, rest, getenv, stdout, stderr)
 	case "version", "--version":
 		return runVersion(stdout)
 	case "help", "-h", "-help", "--help":

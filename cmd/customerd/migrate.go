@@ -11,8 +11,9 @@ import (
 // this lets an operator migrate once before starting many nodes, or with a
 // role that the nodes themselves do not have.
 func runMigrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("migrate", "migrate [--db URL]", getenv, stdout, stderr)
+	fs := newFlagSet("migrate", "migrate [--db URL] [--master-key-file FILE]", getenv, stdout, stderr)
 	db := fs.String("db", defaultDB, dbUsage)
+	keys := addMasterKeyFlags(fs)
 	pos, err := fs.parse(args)
 	if err != nil {
 		return usageError(err)
@@ -21,7 +22,7 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 		fs.Usage()
 		return errUsage
 	}
-	s, err := openStore(ctx, *db)
+	s, err := openStore(ctx, *db, keys, stderr)
 	if err != nil {
 		return err
 	}

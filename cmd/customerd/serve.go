@@ -25,6 +25,7 @@ type serveFlags struct {
 	metricsListen       *string
 	logFormat, logLevel *string
 	limits              func(cfg *httpapi.Config) error
+	keys                *masterKeyFlags
 }
 
 // newServeFlags defines the flags of "customerd serve"; the top-level help
@@ -43,13 +44,14 @@ func newServeFlags(getenv func(string) string, stdout, stderr io.Writer) (*flagS
 		logLevel:      fs.String("log-level", "info", "lowest level logged: debug, info, warn or error"),
 	}
 	f.limits = limitFlags(fs)
+	f.keys = addMasterKeyFlags(fs)
 	return fs, f
 }
 
 // runServe implements "customerd serve".
 func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs, f := newServeFlags(getenv, stdout, stderr)
-	listen, db, grace, tlsCert, tlsKey, maxConns := f.listen, f.db, f.grace, f.tlsCert, f.tlsKey, f.maxConns
+	listen, db, grace, tlsCert, tlsKey, maxConns, keys := f.listen, f.db, f.grace, f.tlsCert, f.tlsKey, f.maxConns, f.keys
 	pos, err := fs.parse(args)
 	if err != nil {
 		return usageError(err)
@@ -79,7 +81,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if *maxConns < 1 {
 		return fmt.Errorf("--db-max-conns %d: want at least 1", *maxConns)
 	}
-	store, err := openStoreWith(ctx, *db, storeOptions{maxConns: *maxConns})
+	store, err := openStoreWith(ctx, *db, keys, stderr, storeOptions{maxConns: *maxConns})
 	if err != nil {
 		return err
 	}

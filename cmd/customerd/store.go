@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"strings"
 
 	"customerd"
@@ -20,23 +21,44 @@ type storeOptions struct {
 	maxConns int // PostgreSQL connection pool size; 0 keeps the default
 }
 
-// openStore opens the store a --db URL names and applies its migrations.
-func openStore(ctx context.Context, dbURL string) (customerd.Store, error) {
-	return openStoreWith(ctx, dbURL, storeOptions{})
+// openStore opens the store a --db URL names, with the master key the flags
+// give, and applies its migrations. Warnings (a key file created on first
+// run, background encryption that stopped) go to warn.
+func openStore(ctx context.Context, dbURL string, keys *masterKeyFlags, warn io.Writer) (customerd.Store, error) {
+	return openStoreWith(ctx, dbURL, keys, warn, storeOptions{})
 }
 
 // openStoreWith is openStore with tuning from serve's flags.
-func openStoreWith(ctx context.Context, dbURL string, opts storeOptions) (customerd.Store, error) {
+func openStoreWith(ctx context.Context, dbURL string, keys *masterKeyFlags, warn io.Writer, opts storeOptions) (customerd.Store, error) {
+	vault, err := keys.vault()
+	if err != nil {
+		return nil, err
+	}
 	switch {
 	case strings.HasPrefix(dbURL, "postgres://"), strings.HasPrefix(dbURL, "postgresql://"):
+		if vault == nil {
+			return nil, fmt.Errorf("PostgreSQL needs the master key that encrypts customer data: give --master-key-file or %s (every node the same key)", masterKeyEnv)
+		}
 		return postgres.Open(ctx, dbURL, postgres.Options{MaxConns: opts.maxConns})
 	case strings.HasPrefix(dbURL, "sqlite:"):
-		path := strings.TrimPrefix(dbURL, "sqlite:")
-		path = strings.TrimPrefix(path, "//") // sqlite:///abs/path and sqlite://rel/path
+		path := sqlitePath(dbURL)
 		if path == "" {
 			return nil, fmt.Errorf("--db %q: no file path after sqlite:", dbURL)
 		}
-		return sqlite.Open(ctx, path)
+		sopts := []sqlite.Option{sqlite.OnBackgroundError(func(err error) {
+			fmt.Fprintf(warn, "customerd: warning: encrypting old rows stopped, it resumes on the next start: %v\n", err)
+		})}
+		if vault != nil {
+			sopts = append(sopts, sqlite.WithVault(vault))
+		} else {
+			sopts = append(sopts, sqlite.OnKeyFileCreated(func(keyFile string) {
+				fmt.Fprintf(warn, `customerd: warning: no master key given; created %s (mode 0600) to encrypt customer data.
+  Without this file the data cannot be read: back it up, apart from the database.
+  In production supply your own key with --master-key-file or %s.
+`, keyFile, masterKeyEnv)
+			}))
+		}
+		return sqlite.Open(ctx, path, sopts...)
 	}
 	return nil, fmt.Errorf("--db: unsupported database URL (want sqlite:PATH or postgres://…)")
 }

@@ -1,0 +1,261 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+
+	"customerd"
+	"customerd/fieldcrypt"
+	"customerd/sqlite"
+)
+
+// masterKeyEnv holds the master key itself, for deployments that pass
+// secrets as environment variables rather than files.
+const masterKeyEnv = "CUSTOMERD_MASTER_KEY"
+
+// masterKeyFlags are the flags of every command that opens the database:
+// customer data cannot be read or written without the master key.
+type masterKeyFlags struct {
+	file, previous *string
+	getenv         func(string) string
+}
+
+func addMasterKeyFlags(fs *flagSet) *masterKeyFlags {
+	return &masterKeyFlags{
+		file: fs.String("master-key-file", "",
+			"file with the master key that encrypts customer data ("+fieldcrypt.MasterKeyFormat+
+				"); or set "+masterKeyEnv+" to the key itself. SQLite default: DBPATH.key, created on first run"),
+		previous: fs.String("previous-master-key-file", "",
+			"during a master-key rotation: the old master key, still accepted until \"master-key retire\""),
+		getenv: fs.getenv,
+	}
+}
+
+// vault returns the vault the flags describe, or nil when no master key is
+// given (SQLite then uses the key file beside the database).
+func (f *masterKeyFlags) vault() (*fieldcrypt.Vault, error) {
+	env := f.getenv(masterKeyEnv)
+	var primary *fieldcrypt.MasterKey
+	var err error
+	switch {
+	case *f.file != "" && env != "":
+		return nil, fmt.Errorf("both --master-key-file and %s are set: give the master key one way only", masterKeyEnv)
+	case *f.file != "":
+		primary, err = fieldcrypt.ReadMasterKeyFile(*f.file)
+	case env != "":
+		if primary, err = fieldcrypt.ParseMasterKey([]byte(env)); err != nil {
+			err = fmt.Errorf("%s: %w", masterKeyEnv, err)
+		}
+	case *f.previous != "":
+		return nil, errors.New("--previous-master-key-file needs the new master key too (--master-key-file or " + masterKeyEnv + ")")
+	default:
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var prev *fieldcrypt.MasterKey
+	if *f.previous != "" {
+		if prev, err = fieldcrypt.ReadMasterKeyFile(*f.previous); err != nil {
+			return nil, err
+		}
+	}
+	return fieldcrypt.NewVault(primary, prev), nil
+}
+
+// sqlitePath returns the file of a sqlite: URL, or "" for another database.
+func sqlitePath(dbURL string) string {
+	if !strings.HasPrefix(dbURL, "sqlite:") {
+		return ""
+	}
+	return strings.TrimPrefix(strings.TrimPrefix(dbURL, "sqlite:"), "//") // sqlite:///abs and sqlite://rel
+}
+
+// keyAdmin is what the key-management commands need of a store.
+type keyAdmin interface {
+	RotateDataKey(ctx context.Context, merchantID string) (uint32, error)
+	ReencryptCustomers(ctx context.Context, merchantID string, n int) (int, error)
+	RewrapKeys(ctx context.Context, to *fieldcrypt.MasterKey) (int, error)
+	RetireMasterKeys(ctx context.Context) (int, error)
+	MasterKeyUsage(ctx context.Context) (map[string]int, error)
+}
+
+func asKeyAdmin(s customerd.Store) (keyAdmin, error) {
+	a, ok := s.(keyAdmin)
+	if !ok {
+		return nil, errors.New("this database does not support key management")
+	}
+	return a, nil
+}
+
+// runMasterKey implements "customerd master-key generate|rotate|retire|status".
+func runMasterKey(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("master-key", "master-key generate [--out FILE] | rotate --new-key-file FILE | retire | status  [--db URL] [--master-key-file FILE]", getenv, stdout, stderr)
+	db := fs.String("db", defaultDB, dbUsage)
+	keys := addMasterKeyFlags(fs)
+	newKeyFile := fs.String("new-key-file", "", "rotate: file with the new master key")
+	out := fs.String("out", "", "generate: write the key to this new file (mode 0600) instead of stdout")
+	pos, err := fs.parse(args)
+	if err != nil {
+		return usageError(err)
+	}
+	if len(pos) != 1 {
+		fs.Usage()
+		return errUsage
+	}
+	if pos[0] == "generate" {
+		k, err := fieldcrypt.GenerateMasterKey()
+		if err != nil {
+			return err
+		}
+		if *out == "" {
+			_, err = stdout.Write(k.Encode())
+			return err
+		}
+		if err := fieldcrypt.WriteMasterKeyFile(*out, k); err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "wrote %s to %s\n", k, *out)
+		return nil
+	}
+	if pos[0] != "rotate" && pos[0] != "retire" && pos[0] != "status" {
+		fs.Usage()
+		return errUsage
+	}
+	var newKey *fieldcrypt.MasterKey
+	if pos[0] == "rotate" {
+		if *newKeyFile == "" {
+			return errors.New("master-key rotate: --new-key-file is required")
+		}
+		if newKey, err = fieldcrypt.ReadMasterKeyFile(*newKeyFile); err != nil {
+			return err
+		}
+	}
+	v, err := keys.vault()
+	if err != nil {
+		return err
+	}
+	// With no key given, a SQLite database uses its key file, which the
+	// rotation itself replaces.
+	defaultFile := ""
+	if v == nil {
+		defaultFile = sqlitePath(*db)
+	}
+	s, err := openStore(ctx, *db, keys, stderr)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	admin, err := asKeyAdmin(s)
+	if err != nil {
+		return err
+	}
+	switch pos[0] {
+	case "rotate":
+		n, err := admin.RewrapKeys(ctx, newKey)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "wrapped %d merchant keys under the new %s; the old wraps are kept\n", n, newKey)
+		if defaultFile != "" {
+			return rotateDefaultKeyFile(defaultFile, newKey, stderr)
+		}
+		fmt.Fprintf(stderr, "next: restart every node with --master-key-file %s --previous-master-key-file OLD, then run \"customerd master-key retire\" with the new key\n", *newKeyFile)
+	case "retire":
+		n, err := admin.RetireMasterKeys(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "deleted %d wraps under master keys other than the current one\n", n)
+		if defaultFile != "" {
+			if err := os.Remove(sqlite.PreviousKeyFilePath(defaultFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return err
+			}
+		}
+	case "status":
+		usage, err := admin.MasterKeyUsage(ctx)
+		if err != nil {
+			return err
+		}
+		ids := make([]string, 0, len(usage))
+		for id := range usage {
+			ids = append(ids, id)
+		}
+		sort.Strings(ids)
+		for _, id := range ids {
+			fmt.Fprintf(stdout, "master key %s wraps %d merchant keys\n", id, usage[id])
+		}
+	}
+	return nil
+}
+
+// rotateDefaultKeyFile replaces a SQLite database's default key file by the
+// new key and keeps the old one beside it, so that processes started from
+// now on use the new key and still accept the old.
+func rotateDefaultKeyFile(dbPath string, newKey *fieldcrypt.MasterKey, stderr io.Writer) error {
+	cur, prev := sqlite.KeyFilePath(dbPath), sqlite.PreviousKeyFilePath(dbPath)
+	if _, err := os.Stat(prev); err == nil {
+		return fmt.Errorf("%s exists: a previous rotation was not retired; run \"customerd master-key retire\" first", prev)
+	}
+	if err := os.Rename(cur, prev); err != nil {
+		return err
+	}
+	if err := fieldcrypt.WriteMasterKeyFile(cur, newKey); err != nil {
+		return fmt.Errorf("the old key is now in %s; writing the new one to %s failed: %w", prev, cur, err)
+	}
+	fmt.Fprintf(stderr, "%s now holds the new key, %s the old one. Running processes keep working; restart them, then run \"customerd master-key retire\"\n", cur, prev)
+	return nil
+}
+
+// runDataKey implements "customerd data-key rotate MERCHANT_ID".
+func runDataKey(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("data-key", "data-key rotate MERCHANT_ID [--db URL] [--master-key-file FILE] [--batch N]", getenv, stdout, stderr)
+	db := fs.String("db", defaultDB, dbUsage)
+	keys := addMasterKeyFlags(fs)
+	batch := fs.Int("batch", 500, "customers re-encrypted per transaction")
+	pos, err := fs.parse(args)
+	if err != nil {
+		return usageError(err)
+	}
+	if len(pos) != 2 || pos[0] != "rotate" || *batch < 1 {
+		fs.Usage()
+		return errUsage
+	}
+	s, err := openStore(ctx, *db, keys, stderr)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	admin, err := asKeyAdmin(s)
+	if err != nil {
+		return err
+	}
+	merchant := pos[1]
+	version, err := admin.RotateDataKey(ctx, merchant)
+	if customerd.ErrorCode(err) == customerd.ENOTFOUND {
+		return fmt.Errorf("merchant %q does not exist", merchant)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "merchant %q: data key v%d created; new writes use it\n", merchant, version)
+	total := 0
+	for {
+		n, err := admin.ReencryptCustomers(ctx, merchant, *batch)
+		if err != nil {
+			return fmt.Errorf("re-encrypted %d customers, then: %w (the server finishes the re-encryption when it next starts)", total, err)
+		}
+		if n == 0 {
+			break
+		}
+		total += n
+		fmt.Fprintf(stderr, "re-encrypted %d customers\n", total)
+	}
+	fmt.Fprintf(stdout, "merchant %s: data key v%d, %d customers re-encrypted\n", merchant, version, total)
+	return nil
+}
