@@ -18,6 +18,9 @@ const (
 	qByID  = `SELECT ` + customerColumns + ` FROM customers WHERE id = ? AND merchant_id = ?`
 	qByRef = `SELECT ` + customerColumns + ` FROM customers WHERE merchant_id = ? AND ref_index = ?`
 
+	qInsertCustomer = `INSERT INTO customers (` + customerColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	qActiveVersion  = `SELECT MAX(version) FROM merchant_keys WHERE merchant_id = ? AND purpose = 'data'`
+
 	selectWraps = `SELECT merchant_id, purpose, version, master_key_id, wrapped FROM merchant_keys WHERE merchant_id = ?`
 
 	// plaintextColumns are the columns of customers_plaintext, the customers
@@ -115,8 +118,7 @@ func (s *Store) keyring(ctx context.Context, q queryer, merchantID string) (*fie
 // picked up by the next write after it.
 func (s *Store) writeKeyring(ctx context.Context, tx *sql.Tx, merchantID string) (*fieldcrypt.Keyring, error) {
 	var active sql.NullInt64
-	if err := tx.QueryRowContext(ctx, `SELECT MAX(version) FROM merchant_keys WHERE merchant_id = ? AND purpose = 'data'`,
-		merchantID).Scan(&active); err != nil {
+	if err := tx.StmtContext(ctx, s.activeVersion).QueryRowContext(ctx, merchantID).Scan(&active); err != nil {
 		return nil, err
 	}
 	if !active.Valid {
@@ -162,6 +164,17 @@ func (s *Store) openCustomer(ctx context.Context, q queryer, c *customerd.Custom
 	return err
 }
 
+// plaintextGone reports whether err says that customers_plaintext no longer
+// exists: another process finished the migration and dropped it. SQLite
+// gives this error no code of its own, hence the message.
+func (s *Store) plaintextGone(err error) bool {
+	if err != nil && strings.Contains(err.Error(), "no such table: customers_plaintext") {
+		s.plaintextDone.Store(true)
+		return true
+	}
+	return false
+}
+
 // scanPlaintext reads a row of customers_plaintext.
 func scanPlaintext(r rowScanner) (*customerd.Customer, error) {
 	var c customerd.Customer
@@ -183,11 +196,15 @@ func scanPlaintext(r rowScanner) (*customerd.Customer, error) {
 
 // moveToEncrypted writes a plaintext row into the encrypted table and deletes
 // it from customers_plaintext; secure_delete zeroes the freed bytes.
-func moveToEncrypted(ctx context.Context, tx *sql.Tx, ring *fieldcrypt.Keyring, c *customerd.Customer) error {
-	if err := insertSealed(ctx, tx, ring, c); err != nil {
+func (s *Store) moveToEncrypted(ctx context.Context, tx *sql.Tx, ring *fieldcrypt.Keyring, c *customerd.Customer) error {
+	sc, err := ring.SealCustomer(c)
+	if err != nil {
 		return err
 	}
-	_, err := tx.ExecContext(ctx, `DELETE FROM customers_plaintext WHERE id = ?`, c.ID)
+	if err := s.insertSealed(ctx, tx, c, sc); err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `DELETE FROM customers_plaintext WHERE id = ?`, c.ID)
 	return err
 }
 
@@ -198,10 +215,13 @@ func (s *Store) resolveForWrite(ctx context.Context, tx *sql.Tx, ring *fieldcryp
 	withPlaintext := !s.plaintextDone.Load()
 	fromPlaintext := func(where string, args ...any) (string, error) {
 		c, err := scanPlaintext(tx.QueryRowContext(ctx, `SELECT `+plaintextColumns+` FROM customers_plaintext WHERE `+where, args...))
+		if s.plaintextGone(err) {
+			return "", customerd.ErrNotFound
+		}
 		if err != nil {
 			return "", err
 		}
-		return c.ID, moveToEncrypted(ctx, tx, ring, c)
+		return c.ID, s.moveToEncrypted(ctx, tx, ring, c)
 	}
 	var id string
 	if looksLikeID(idOrRef) {

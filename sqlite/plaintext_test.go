@@ -85,7 +85,7 @@ func TestPlaintextRowsServedAndWrittenDuringMigration(t *testing.T) {
 		t.Fatal("the legacy database is not in plaintext: the test proves nothing")
 	}
 	s := openWith(t, path, sqlite.NoBackground())
-	if n, err := s.PlaintextRemaining(ctx); err != nil || n != 40 {
+	if n, err := s.PlaintextRemaining(ctx); err != nil || n != 40 || s.PlaintextMigrated() {
 		t.Fatalf("remaining = %d, %v", n, err)
 	}
 	for _, c := range legacy {
@@ -135,6 +135,9 @@ func TestPlaintextRowsServedAndWrittenDuringMigration(t *testing.T) {
 			break
 		}
 	}
+	if !s.PlaintextMigrated() {
+		t.Fatal("the plaintext table is still there")
+	}
 	for _, c := range legacy {
 		got, err := s.FindCustomer(ctx, c.MerchantID, c.ObjectReferenceID)
 		if err != nil || *got != *c {
@@ -176,18 +179,15 @@ func TestPlaintextMigrationInBackgroundNeverHidesACustomer(t *testing.T) {
 		}()
 	}
 	deadline := time.Now().Add(30 * time.Second)
-	for {
-		n, err := s.PlaintextRemaining(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if n == 0 {
-			break
-		}
+	for !s.PlaintextMigrated() {
 		if time.Now().After(deadline) {
-			t.Fatalf("%d rows still in plaintext", n)
+			n, err := s.PlaintextRemaining(ctx)
+			t.Fatalf("migration not done after 30 s: %d rows left (%v)", n, err)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+	if n, err := s.PlaintextRemaining(ctx); n != 0 || err != nil {
+		t.Fatalf("remaining after the migration: %d, %v", n, err)
 	}
 	stop.Store(true)
 	wg.Wait()
@@ -196,4 +196,41 @@ func TestPlaintextMigrationInBackgroundNeverHidesACustomer(t *testing.T) {
 	}
 	s.Close()
 	assertNoPII(t, path, "0001_init.sql", secretsOf(legacy))
+}
+
+func TestAnotherProcessFinishingTheMigration(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "old.db")
+	legacy := legacyDB(t, path, []string{"m1"}, 5)
+	a := openWith(t, path, sqlite.NoBackground())
+	b := openWith(t, path, sqlite.NoBackground())
+	for {
+		n, err := b.EncryptPlaintextBatch(ctx, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+	}
+	if a.PlaintextMigrated() {
+		t.Fatal("a cannot know yet")
+	}
+	// a still believes rows wait in plaintext: it finds the table gone and
+	// carries on.
+	got, err := a.UpdateCustomer(ctx, "m1", "cst_aaaaaaaaaaaaaaaa", customerd.Patch{FirstName: customerd.Present("X")}, storetest.T0)
+	if customerd.ErrorCode(err) != customerd.ENOTFOUND {
+		t.Fatalf("update of an unknown customer: %+v, %v", got, err)
+	}
+	for _, c := range legacy {
+		got, err := a.FindCustomer(ctx, "m1", c.ObjectReferenceID)
+		if err != nil || *got != *c {
+			t.Fatalf("find: %+v, %v", got, err)
+		}
+	}
+	if err := a.CreateCustomer(ctx, piiFor(100).customer(t, "m1")); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := a.PlaintextRemaining(ctx); n != 0 || err != nil || !a.PlaintextMigrated() {
+		t.Fatalf("remaining %d, %v, migrated %v", n, err, a.PlaintextMigrated())
+	}
 }

@@ -66,10 +66,14 @@ func (s *Store) backgroundError(ctx context.Context, err error) {
 func OnBackgroundError(fn func(error)) Option { return func(o *options) { o.onBackgroundError = fn } }
 
 // PlaintextRemaining returns how many customers of an earlier version are
-// still stored in plaintext, waiting for the background encryption.
+// still stored in plaintext, waiting for the background encryption. The
+// migration is complete once it returns 0 and PlaintextMigrated is true.
 func (s *Store) PlaintextRemaining(ctx context.Context) (int, error) {
 	var n int
 	err := s.rdb.QueryRowContext(ctx, `SELECT COUNT(*) FROM customers_plaintext`).Scan(&n)
+	if s.plaintextGone(err) {
+		return 0, nil
+	}
 	return n, err
 }
 
@@ -82,6 +86,9 @@ func (s *Store) EncryptPlaintextBatch(ctx context.Context, n int) (int, error) {
 	err := s.writer.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		moved = 0
 		rows, err := tx.QueryContext(ctx, `SELECT `+plaintextColumns+` FROM customers_plaintext LIMIT ?`, n)
+		if s.plaintextGone(err) {
+			return nil
+		}
 		if err != nil {
 			return err
 		}
@@ -107,7 +114,7 @@ func (s *Store) EncryptPlaintextBatch(ctx context.Context, n int) (int, error) {
 				}
 				rings[c.MerchantID] = ring
 			}
-			if err := moveToEncrypted(ctx, tx, ring, c); err != nil {
+			if err := s.moveToEncrypted(ctx, tx, ring, c); err != nil {
 				return err
 			}
 		}
@@ -117,11 +124,30 @@ func (s *Store) EncryptPlaintextBatch(ctx context.Context, n int) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	if moved == 0 && !s.plaintextDone.Load() {
-		s.plaintextDone.Store(true)
+	if moved == 0 {
 		err = s.scrubPlaintext(ctx)
 	}
 	return moved, err
+}
+
+// PlaintextMigrated reports whether the migration of plaintext rows is
+// complete: the table that held them has been dropped.
+func (s *Store) PlaintextMigrated() bool { return s.plaintextDone.Load() }
+
+// checkPlaintext, at Open, finds whether rows of an earlier version wait
+// to be encrypted; it finishes a migration whose last step was interrupted
+// (and, on a new database, drops the empty table at once).
+func (s *Store) checkPlaintext(ctx context.Context) error {
+	var exists bool
+	if err := s.wdb.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM sqlite_schema
+		WHERE type = 'table' AND name = 'customers_plaintext')`).Scan(&exists); err != nil {
+		return err
+	}
+	if !exists {
+		s.plaintextDone.Store(true)
+		return nil
+	}
+	return s.scrubPlaintext(ctx)
 }
 
 // vacuumLimit is the largest database that is vacuumed automatically at the
@@ -129,31 +155,34 @@ func (s *Store) EncryptPlaintextBatch(ctx context.Context, n int) (int, error) {
 // rewrites the file, about a second per 100 MiB.
 const vacuumLimit = 64 << 20
 
-// scrubPlaintext removes what the plaintext rows may have left in the file
-// once they have all been moved. secure_delete zeroes deleted cells, but a
-// b-tree page rebalanced during the deletes can keep stale bytes, and the
-// free space left by earlier versions was never zeroed. So the emptied table
-// is dropped (secure_delete zeroes its pages) and created again empty, the
-// file is vacuumed when it is small enough, and the WAL is truncated.
+// scrubPlaintext drops customers_plaintext once it is empty, removing what
+// the plaintext rows may have left in the file. secure_delete zeroes deleted
+// cells, but a b-tree page rebalanced during the deletes can keep stale
+// bytes, and the free space left by earlier versions was never zeroed. So
+// the table is dropped (secure_delete zeroes its pages), the file is
+// vacuumed when it is small enough, and the WAL is truncated. Another
+// process may have done it already.
 func (s *Store) scrubPlaintext(ctx context.Context) error {
-	err := s.writer.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		var ddl string
-		if err := tx.QueryRowContext(ctx, `SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = 'customers_plaintext'`).Scan(&ddl); err != nil {
-			return err
-		}
-		var left bool
-		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM customers_plaintext)`).Scan(&left); err != nil || left {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `DROP TABLE customers_plaintext`); err != nil {
-			return err
-		}
-		_, err := tx.ExecContext(ctx, ddl)
-		return err
-	})
+	tx, err := s.wdb.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
+	defer tx.Rollback()
+	var left bool
+	err = tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM customers_plaintext)`).Scan(&left)
+	if s.plaintextGone(err) || left {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `DROP TABLE customers_plaintext`); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	s.plaintextDone.Store(true)
 	if fi, err := os.Stat(s.path); err == nil && fi.Size() <= vacuumLimit {
 		if _, err := s.wdb.ExecContext(ctx, `VACUUM`); err != nil {
 			return err

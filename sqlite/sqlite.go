@@ -38,9 +38,12 @@ type Store struct {
 	findKey   *sql.Stmt
 	findWraps *sql.Stmt
 
+	activeVersion  *sql.Stmt // on the writer connection
+	insertCustomer *sql.Stmt // on the writer connection
+
 	vault *fieldcrypt.Vault
 	// plaintextDone is set once customers_plaintext (rows of versions before
-	// encryption) is known to be empty; nothing ever adds rows to it.
+	// encryption) has been emptied and dropped; nothing ever adds rows to it.
 	plaintextDone atomic.Bool
 
 	onBackgroundError func(error)
@@ -156,16 +159,14 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	rdb.SetConnMaxLifetime(0)
 
 	s := &Store{path: path, wdb: wdb, rdb: rdb, vault: vault, onBackgroundError: o.onBackgroundError}
+	if err := s.checkPlaintext(ctx); err != nil {
+		s.closeDBs()
+		return nil, err
+	}
 	if err := s.prepare(ctx); err != nil {
 		s.closeDBs()
 		return nil, err
 	}
-	var left bool
-	if err := rdb.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM customers_plaintext)`).Scan(&left); err != nil {
-		s.closeDBs()
-		return nil, err
-	}
-	s.plaintextDone.Store(!left)
 	s.writer = newWriter(wdb)
 	bg, cancel := context.WithCancel(context.Background())
 	s.stopBackground = cancel
@@ -196,11 +197,19 @@ func (s *Store) prepare(ctx context.Context) error {
 	s.findByRef = prep(qByRef)
 	s.findKey = prep(`SELECT prefix, hash, merchant_id, created_at, revoked_at FROM api_keys WHERE prefix = ?`)
 	s.findWraps = prep(selectWraps)
+	if err != nil {
+		return err
+	}
+	// Statements every write runs, prepared once on the writer connection.
+	if s.activeVersion, err = s.wdb.PrepareContext(ctx, qActiveVersion); err != nil {
+		return err
+	}
+	s.insertCustomer, err = s.wdb.PrepareContext(ctx, qInsertCustomer)
 	return err
 }
 
 func (s *Store) closeDBs() {
-	for _, st := range []*sql.Stmt{s.findByID, s.findByRef, s.findKey, s.findWraps} {
+	for _, st := range []*sql.Stmt{s.findByID, s.findByRef, s.findKey, s.findWraps, s.activeVersion, s.insertCustomer} {
 		if st != nil {
 			st.Close()
 		}
@@ -295,7 +304,10 @@ func (s *Store) FindCustomer(ctx context.Context, merchantID, idOrRef string) (*
 			return nil, err
 		}
 		defer tx.Rollback()
-		return s.findCustomer(ctx, txReader{tx}, merchantID, idOrRef, true)
+		c, err := s.findCustomer(ctx, txReader{tx}, merchantID, idOrRef, true)
+		if !s.plaintextGone(err) {
+			return c, err
+		}
 	}
 	return s.findCustomer(ctx, poolReader{s}, merchantID, idOrRef, false)
 }
@@ -335,6 +347,16 @@ func (s *Store) findCustomer(ctx context.Context, q queryer, merchantID, idOrRef
 
 // CreateCustomer implements customerd.CustomerStore.
 func (s *Store) CreateCustomer(ctx context.Context, c *customerd.Customer) error {
+	// Seal before queueing, so that the serialized writer only checks that
+	// the data key used is still the newest (it almost always is).
+	var sealed *fieldcrypt.SealedCustomer
+	if ring := s.vault.Cached(c.MerchantID); ring != nil {
+		sc, err := ring.SealCustomer(c)
+		if err != nil {
+			return err
+		}
+		sealed = &sc
+	}
 	return s.writer.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		ring, err := s.writeKeyring(ctx, tx, c.MerchantID)
 		if err != nil {
@@ -343,24 +365,27 @@ func (s *Store) CreateCustomer(ctx context.Context, c *customerd.Customer) error
 		if !s.plaintextDone.Load() {
 			var taken bool
 			if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM customers_plaintext
-				WHERE merchant_id = ? AND object_reference_id = ?)`, c.MerchantID, c.ObjectReferenceID).Scan(&taken); err != nil {
+				WHERE merchant_id = ? AND object_reference_id = ?)`, c.MerchantID, c.ObjectReferenceID).Scan(&taken); err != nil && !s.plaintextGone(err) {
 				return err
 			}
 			if taken {
 				return customerd.ErrConflict
 			}
 		}
-		return insertSealed(ctx, tx, ring, c)
+		if sealed == nil || sealed.KeyVersion != ring.Active() {
+			sc, err := ring.SealCustomer(c)
+			if err != nil {
+				return err
+			}
+			sealed = &sc
+		}
+		return s.insertSealed(ctx, tx, c, *sealed)
 	})
 }
 
-// insertSealed seals c's personal fields and inserts its row.
-func insertSealed(ctx context.Context, tx *sql.Tx, ring *fieldcrypt.Keyring, c *customerd.Customer) error {
-	sc, err := ring.SealCustomer(c)
-	if err != nil {
-		return err
-	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO customers (`+customerColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+// insertSealed inserts the row of c, whose personal fields are sealed in sc.
+func (s *Store) insertSealed(ctx context.Context, tx *sql.Tx, c *customerd.Customer, sc fieldcrypt.SealedCustomer) error {
+	_, err := tx.StmtContext(ctx, s.insertCustomer).ExecContext(ctx,
 		c.ID, c.MerchantID, sc.KeyVersion, sc.RefIndex, sc.ObjectReferenceID, sc.MobileNumber,
 		c.MobileCountryCode, nullable(sc.EmailAddress), nullable(sc.FirstName), nullable(sc.LastName),
 		c.DateCreated.Unix(), c.LastUpdated.Unix())

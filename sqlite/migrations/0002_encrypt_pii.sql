@@ -1,8 +1,8 @@
 -- Customers' personal fields are encrypted at rest from this version on (see
 -- package fieldcrypt and SECURITY.md). The plaintext table of earlier versions
 -- is kept under a new name, and the store moves its rows into the encrypted
--- table in batches while it serves; afterwards it stays empty. Renaming is
--- instant, so this migration takes no time whatever the table's size.
+-- table in batches while it serves, then drops it. Renaming is instant, so
+-- this migration takes no time whatever the table's size.
 ALTER TABLE customers RENAME TO customers_plaintext;
 
 -- Each merchant key (purpose data: versioned; purpose index: version 1 only)
