@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -278,4 +279,46 @@ func mismatchError(merchantID string, ws []WrappedKey, errs []error, have []stri
 	}
 	return fmt.Errorf("fieldcrypt: %s key v%d of merchant %q is wrapped under master key(s) %s, this process has %s: %w",
 		ws[0].Purpose, ws[0].Version, merchantID, strings.Join(wrappedUnder, ","), strings.Join(have, ","), cause)
+}
+
+// RewrapMissing returns, for every merchant key among wraps that has no wrap
+// under to yet, a new wrap of it under to: the rows a store inserts to rotate
+// to that master key. It fails if such a key has no wrap the vault can open.
+func (v *Vault) RewrapMissing(wraps []WrappedKey, to *MasterKey) ([]WrappedKey, error) {
+	type slot struct {
+		m string
+		p Purpose
+		v uint32
+	}
+	byKey := map[slot][]WrappedKey{}
+	var order []slot
+	for _, w := range wraps {
+		k := slot{w.MerchantID, w.Purpose, w.Version}
+		if byKey[k] == nil {
+			order = append(order, k)
+		}
+		byKey[k] = append(byKey[k], w)
+	}
+	var out []WrappedKey
+	for _, k := range order {
+		ws := byKey[k]
+		if slices.ContainsFunc(ws, func(w WrappedKey) bool { return w.MasterKeyID == to.id }) {
+			continue
+		}
+		var errs []error
+		done := false
+		for _, w := range ws {
+			nw, err := v.Rewrap(w, to)
+			if err == nil {
+				out = append(out, nw)
+				done = true
+				break
+			}
+			errs = append(errs, err)
+		}
+		if !done {
+			return nil, mismatchError(k.m, ws, errs, v.MasterKeyIDs())
+		}
+	}
+	return out, nil
 }

@@ -252,7 +252,8 @@ func TestDataKeyRotation(t *testing.T) {
 		}
 		return sqlite.WithVault(fieldcrypt.NewVault(k))
 	}
-	a := openWith(t, path)
+	// No background work: it would finish the rotation this test drives.
+	a := openWith(t, path, sqlite.NoBackground())
 	storetest.MustMerchant(t, a, "m1")
 	storetest.MustMerchant(t, a, "m2")
 	var want []*customerd.Customer
@@ -269,7 +270,7 @@ func TestDataKeyRotation(t *testing.T) {
 	}
 	// b is another process on the same file, with m1's keys cached before
 	// the rotation.
-	b := openWith(t, path, vault())
+	b := openWith(t, path, vault(), sqlite.NoBackground())
 	if _, err := b.FindCustomer(ctx, "m1", want[0].ID); err != nil {
 		t.Fatal(err)
 	}
@@ -409,5 +410,34 @@ func TestMasterKeyRotation(t *testing.T) {
 		if got, err := final.FindCustomer(ctx, c.MerchantID, c.ObjectReferenceID); err != nil || *got != *c {
 			t.Fatalf("after retire: %+v, %v", got, err)
 		}
+	}
+}
+
+func TestInterruptedDataKeyRotationIsFinishedOnStart(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.db")
+	s := openWith(t, path, sqlite.NoBackground())
+	storetest.MustMerchant(t, s, "m1")
+	for i := range 12 {
+		if err := s.CreateCustomer(ctx, piiFor(i).customer(t, "m1")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.RotateDataKey(ctx, "m1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ReencryptCustomers(ctx, "m1", 5); err != nil { // then "crash"
+		t.Fatal(err)
+	}
+	s.Close()
+	if got := rawKeyVersions(t, path, "m1"); got[1] != 7 {
+		t.Fatalf("before restart: %v", got)
+	}
+	openWith(t, path)
+	deadline := time.Now().Add(10 * time.Second)
+	for got := rawKeyVersions(t, path, "m1"); got[1] != 0; got = rawKeyVersions(t, path, "m1") {
+		if time.Now().After(deadline) {
+			t.Fatalf("rows still on v1: %v", got)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

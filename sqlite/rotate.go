@@ -282,52 +282,11 @@ func (s *Store) rewrapAll(ctx context.Context, tx *sql.Tx, to *fieldcrypt.Master
 	if err != nil {
 		return 0, err
 	}
-	type slot struct {
-		m string
-		p fieldcrypt.Purpose
-		v uint32
+	added, err := s.vault.RewrapMissing(all, to)
+	if err != nil {
+		return 0, err
 	}
-	byKey := map[slot][]fieldcrypt.WrappedKey{}
-	var order []slot
-	for _, w := range all {
-		k := slot{w.MerchantID, w.Purpose, w.Version}
-		if byKey[k] == nil {
-			order = append(order, k)
-		}
-		byKey[k] = append(byKey[k], w)
-	}
-	n := 0
-	for _, k := range order {
-		ws := byKey[k]
-		if containsWrapUnder(ws, to.ID()) {
-			continue
-		}
-		var nw fieldcrypt.WrappedKey
-		var errs []error
-		for _, w := range ws {
-			if nw, err = s.vault.Rewrap(w, to); err == nil {
-				break
-			}
-			errs = append(errs, err)
-		}
-		if err != nil {
-			return 0, errors.Join(errs...)
-		}
-		if err := insertWraps(ctx, tx, []fieldcrypt.WrappedKey{nw}); err != nil {
-			return 0, err
-		}
-		n++
-	}
-	return n, nil
-}
-
-func containsWrapUnder(ws []fieldcrypt.WrappedKey, masterID string) bool {
-	for _, w := range ws {
-		if w.MasterKeyID == masterID {
-			return true
-		}
-	}
-	return false
+	return len(added), insertWraps(ctx, tx, added)
 }
 
 // RewrapKeys wraps every merchant key under the master key to as well,
