@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"customerd/fieldcrypt"
 )
 
 // The customerd binary, built once for the whole package by the first test
@@ -91,7 +93,8 @@ type buildError struct {
 func (e *buildError) Error() string { return e.err.Error() + "\n" + e.out }
 
 // childEnv is this process's environment without CUSTOMERD_* variables, so
-// that only the flags a test passes configure a node.
+// that only the flags a test passes configure a node, plus the master key
+// that every node and command of one deployment shares.
 func childEnv() []string {
 	var env []string
 	for _, kv := range os.Environ() {
@@ -99,8 +102,17 @@ func childEnv() []string {
 			env = append(env, kv)
 		}
 	}
-	return env
+	return append(env, "CUSTOMERD_MASTER_KEY="+masterKey)
 }
+
+// masterKey is the master key of the deployment under test.
+var masterKey = func() string {
+	k, err := fieldcrypt.GenerateMasterKey()
+	if err != nil {
+		panic(err)
+	}
+	return strings.TrimSpace(string(k.Encode()))
+}()
 
 // cli runs "customerd args... --db dbURL" and returns its stdout.
 func cli(t *testing.T, dbURL string, args ...string) string {

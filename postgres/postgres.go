@@ -20,11 +20,13 @@ import (
 	"fmt"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
 	"customerd"
+	"customerd/fieldcrypt"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -56,6 +58,14 @@ type Options struct {
 	MaxConns int
 	// OpTimeout bounds each store call; zero means DefaultOpTimeout.
 	OpTimeout time.Duration
+	// Vault holds the master key(s) that encrypt customer data. Required:
+	// every node of a deployment must be given the same master key.
+	Vault *fieldcrypt.Vault
+	// OnBackgroundError hears why the background encryption of rows left
+	// in plaintext by earlier versions stopped; it resumes on the next Open.
+	OnBackgroundError func(error)
+
+	noBackground bool // tests: leave the background work to other nodes
 }
 
 // Store implements customerd.Store on a PostgreSQL database.
@@ -63,6 +73,14 @@ type Store struct {
 	pool      *pgxpool.Pool
 	opTimeout time.Duration
 	retries   atomic.Int64 // transactions run again after a serialization failure or deadlock
+
+	vault *fieldcrypt.Vault
+	// plaintextDone is set once customers_plaintext (rows of versions before
+	// encryption) has been emptied and dropped; nothing ever adds rows to it.
+	plaintextDone     atomic.Bool
+	onBackgroundError func(error)
+	stopBackground    context.CancelFunc
+	background        sync.WaitGroup
 }
 
 var _ customerd.Store = (*Store)(nil)
@@ -80,7 +98,10 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		cfg.ConnConfig.ConnectTimeout = DefaultConnectTimeout
 	}
-	s := &Store{opTimeout: opts.OpTimeout}
+	if opts.Vault == nil {
+		return nil, errors.New("postgres: a master key is required to encrypt customer data")
+	}
+	s := &Store{opTimeout: opts.OpTimeout, vault: opts.Vault, onBackgroundError: opts.OnBackgroundError}
 	if s.opTimeout <= 0 {
 		s.opTimeout = DefaultOpTimeout
 	}
@@ -92,11 +113,27 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		s.pool.Close()
 		return nil, err
 	}
+	if err := s.prepareKeys(ctx); err != nil {
+		s.pool.Close()
+		return nil, err
+	}
+	bg, cancel := context.WithCancel(context.Background())
+	s.stopBackground = cancel
+	if !opts.noBackground {
+		s.background.Add(1)
+		go func() {
+			defer s.background.Done()
+			s.backgroundWork(bg, 256)
+		}()
+	}
 	return s, nil
 }
 
-// Close closes every connection of the pool.
+// Close stops the background re-encryption and closes every connection of
+// the pool.
 func (s *Store) Close() error {
+	s.stopBackground()
+	s.background.Wait()
 	s.pool.Close()
 	return nil
 }
@@ -143,48 +180,70 @@ func (s *Store) run(ctx context.Context, idempotent bool, fn func(ctx context.Co
 // (a percent-decoded path segment, say) matches no row.
 func storable(s string) bool { return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 }
 
-const customerColumns = `id, merchant_id, object_reference_id, mobile_number, mobile_country_code,
-	email_address, first_name, last_name, date_created, last_updated`
+const customerColumns = `id, merchant_id, key_version, ref_index, object_reference_id, mobile_number,
+	mobile_country_code, email_address, first_name, last_name, date_created, last_updated`
+
+// plaintextAsSealed reads a row of customers_plaintext (earlier versions) in
+// the shape of customerColumns, its text as bytes, for one UNION with the
+// encrypted table: one statement sees both tables in one snapshot, so a
+// row moving between them is never missed.
+const plaintextAsSealed = `id, merchant_id, 0, NULL::bytea, convert_to(object_reference_id, 'UTF8'),
+	convert_to(mobile_number, 'UTF8'), mobile_country_code, convert_to(email_address, 'UTF8'),
+	convert_to(first_name, 'UTF8'), convert_to(last_name, 'UTF8'), date_created, last_updated`
 
 // Lookups by "id or reference": the exact id wins over a reference equal to
 // it. A key that cannot be a generated id is looked up as a reference only.
+// $1 is the merchant; then the id or reference and its blind index, or the
+// blind index alone.
 const (
-	findByIDOrRef = `SELECT ` + customerColumns + ` FROM customers
-		WHERE merchant_id = $1 AND (id = $2 OR object_reference_id = $2)
+	findByIDOrRef = `SELECT false, ` + customerColumns + ` FROM customers
+		WHERE merchant_id = $1 AND (id = $2 OR ref_index = $3)
 		ORDER BY id = $2 DESC LIMIT 1`
-	findByRef = `SELECT ` + customerColumns + ` FROM customers
-		WHERE merchant_id = $1 AND object_reference_id = $2`
+	findByRef = `SELECT false, ` + customerColumns + ` FROM customers
+		WHERE merchant_id = $1 AND ref_index = $2`
+	findByIDOrRefWithPlaintext = `SELECT * FROM (
+		SELECT false AS plain, ` + customerColumns + ` FROM customers
+			WHERE merchant_id = $1 AND (id = $2 OR ref_index = $3)
+		UNION ALL
+		SELECT true, ` + plaintextAsSealed + ` FROM customers_plaintext
+			WHERE merchant_id = $1 AND (id = $2 OR object_reference_id = $2)
+		) u ORDER BY id = $2 DESC LIMIT 1`
+	findByRefWithPlaintext = `SELECT false, ` + customerColumns + ` FROM customers
+			WHERE merchant_id = $1 AND ref_index = $3
+		UNION ALL
+		SELECT true, ` + plaintextAsSealed + ` FROM customers_plaintext
+			WHERE merchant_id = $1 AND object_reference_id = $2
+		LIMIT 1`
 )
 
-func scanCustomer(row pgx.Row) (*customerd.Customer, error) {
+// row is a customer as read: plaintext (a row of an earlier version) or
+// with its personal fields still sealed.
+type row struct {
+	c     *customerd.Customer
+	sc    fieldcrypt.SealedCustomer
+	plain bool
+}
+
+func scanRow(r pgx.Row) (row, error) {
 	var c customerd.Customer
-	var email, first, last *string
-	err := row.Scan(&c.ID, &c.MerchantID, &c.ObjectReferenceID, &c.MobileNumber, &c.MobileCountryCode,
-		&email, &first, &last, &c.DateCreated, &c.LastUpdated)
+	var sc fieldcrypt.SealedCustomer
+	var plain bool
+	var version int32
+	err := r.Scan(&plain, &c.ID, &c.MerchantID, &version, &sc.RefIndex, &sc.ObjectReferenceID, &sc.MobileNumber,
+		&c.MobileCountryCode, &sc.EmailAddress, &sc.FirstName, &sc.LastName, &c.DateCreated, &c.LastUpdated)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, customerd.ErrNotFound
+		return row{}, customerd.ErrNotFound
 	}
 	if err != nil {
-		return nil, err
+		return row{}, err
 	}
-	c.EmailAddress, c.FirstName, c.LastName = deref(email), deref(first), deref(last)
+	sc.KeyVersion = uint32(version)
 	c.DateCreated, c.LastUpdated = c.DateCreated.UTC(), c.LastUpdated.UTC()
-	return &c, nil
-}
-
-func deref(s *string) string {
-	if s == nil {
-		return ""
+	if plain {
+		c.ObjectReferenceID, c.MobileNumber = string(sc.ObjectReferenceID), string(sc.MobileNumber)
+		c.EmailAddress, c.FirstName, c.LastName = string(sc.EmailAddress), string(sc.FirstName), string(sc.LastName)
 	}
-	return *s
-}
-
-// nullable stores an unset optional field as NULL.
-func nullable(s string) *string {
-	if s == "" {
-		return nil
-	}
-	return &s
+	return row{c: &c, sc: sc, plain: plain}, nil
 }
 
 // looksLikeID reports whether s could be a generated customer id, to skip a
@@ -196,58 +255,127 @@ func (s *Store) FindCustomer(ctx context.Context, merchantID, idOrRef string) (*
 	if !storable(idOrRef) || !storable(merchantID) {
 		return nil, customerd.ErrNotFound
 	}
-	query := findByRef
-	if looksLikeID(idOrRef) {
-		query = findByIDOrRef
-	}
-	var out *customerd.Customer
-	err := s.read(ctx, func(ctx context.Context) error {
-		var err error
-		out, err = scanCustomer(s.pool.QueryRow(ctx, query, merchantID, idOrRef))
-		return err
-	})
+	ring, err := s.keyring(ctx, merchantID)
 	if err != nil {
 		return nil, err
 	}
-	return out, nil
+	r, err := s.findRow(ctx, ring, merchantID, idOrRef)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.openRow(ctx, r); err != nil {
+		return nil, err
+	}
+	return r.c, nil
+}
+
+// findRow finds the customer as FindCustomer does, without opening it.
+func (s *Store) findRow(ctx context.Context, ring *fieldcrypt.Keyring, merchantID, idOrRef string) (row, error) {
+	var out row
+	err := s.read(ctx, func(ctx context.Context) error {
+		withPlaintext := !s.plaintextDone.Load()
+		find := func(withPlaintext bool) (row, error) {
+			index := ring.BlindIndex(idOrRef)
+			switch {
+			case looksLikeID(idOrRef) && withPlaintext:
+				return scanRow(s.pool.QueryRow(ctx, findByIDOrRefWithPlaintext, merchantID, idOrRef, index))
+			case looksLikeID(idOrRef):
+				return scanRow(s.pool.QueryRow(ctx, findByIDOrRef, merchantID, idOrRef, index))
+			case withPlaintext:
+				return scanRow(s.pool.QueryRow(ctx, findByRefWithPlaintext, merchantID, idOrRef, index))
+			}
+			return scanRow(s.pool.QueryRow(ctx, findByRef, merchantID, index))
+		}
+		var err error
+		out, err = find(withPlaintext)
+		if withPlaintext && s.plaintextGone(err) {
+			out, err = find(false)
+		}
+		return err
+	})
+	return out, err
+}
+
+// insertSealed inserts a customer whose personal fields are sealed in sc,
+// provided that sc's data-key version is still the merchant's newest and,
+// while plaintext rows remain, that no plaintext row has its reference. It
+// reports whether it inserted.
+func (s *Store) insertSealed(ctx context.Context, q execer, c *customerd.Customer, sc fieldcrypt.SealedCustomer, withPlaintext bool) (bool, error) {
+	query := `INSERT INTO customers (` + customerColumns + `)
+		SELECT $1::text, $2::text, $3::integer, $4::bytea, $5::bytea, $6::bytea, $7::text, $8::bytea, $9::bytea,
+			$10::bytea, $11::timestamptz, $12::timestamptz
+		WHERE (SELECT MAX(version) FROM merchant_keys WHERE merchant_id = $2 AND purpose = 'data') = $3`
+	args := []any{c.ID, c.MerchantID, int32(sc.KeyVersion), sc.RefIndex, sc.ObjectReferenceID, sc.MobileNumber,
+		c.MobileCountryCode, sc.EmailAddress, sc.FirstName, sc.LastName, c.DateCreated.UTC(), c.LastUpdated.UTC()}
+	if withPlaintext {
+		query += ` AND NOT EXISTS (SELECT 1 FROM customers_plaintext WHERE merchant_id = $2 AND object_reference_id = $13)`
+		args = append(args, c.ObjectReferenceID)
+	}
+	tag, err := q.Exec(ctx, query, args...)
+	return tag.RowsAffected() == 1, err
 }
 
 // CreateCustomer implements customerd.CustomerStore. The unique constraint
-// on (merchant_id, object_reference_id) decides races between nodes.
+// on (merchant_id, ref_index) decides races between nodes.
 func (s *Store) CreateCustomer(ctx context.Context, c *customerd.Customer) error {
-	return s.write(ctx, func(ctx context.Context) error {
-		_, err := s.pool.Exec(ctx, `INSERT INTO customers (`+customerColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-			c.ID, c.MerchantID, c.ObjectReferenceID, c.MobileNumber, c.MobileCountryCode,
-			nullable(c.EmailAddress), nullable(c.FirstName), nullable(c.LastName),
-			c.DateCreated.UTC(), c.LastUpdated.UTC())
+	if !storable(c.MerchantID) {
+		return customerd.ErrNotFound
+	}
+	ring, err := s.keyring(ctx, c.MerchantID)
+	if err != nil {
 		return err
-	})
+	}
+	for attempt := 0; ; attempt++ {
+		sc, err := ring.SealCustomer(c)
+		if err != nil {
+			return err
+		}
+		var inserted bool
+		err = s.write(ctx, func(ctx context.Context) error {
+			withPlaintext := !s.plaintextDone.Load()
+			var err error
+			inserted, err = s.insertSealed(ctx, s.pool, c, sc, withPlaintext)
+			if withPlaintext && s.plaintextGone(err) {
+				inserted, err = s.insertSealed(ctx, s.pool, c, sc, false)
+			}
+			return err
+		})
+		if err != nil || inserted {
+			return err
+		}
+		// Nothing inserted: a newer data key exists (seal again under it),
+		// or a plaintext row holds the reference.
+		fresh, err := s.loadKeyring(ctx, c.MerchantID)
+		if err != nil {
+			return err
+		}
+		if fresh.Active() == ring.Active() || attempt >= 3 {
+			return customerd.ErrConflict
+		}
+		ring = fresh
+	}
 }
 
 // updateSet writes only the columns whose flag is set, so one statement
 // serves every combination of fields, and two updates of different fields
 // never undo each other: each reads the other's committed column values
-// inside the UPDATE itself, not from an earlier read.
+// inside the UPDATE itself, not from an earlier read. New values are sealed
+// under the data-key version $14, which the statement checks is still the
+// newest; it is never older than the row's key_version.
 const updateSet = `UPDATE customers SET
-	mobile_number       = CASE WHEN $1::boolean THEN $2::text  ELSE mobile_number END,
-	mobile_country_code = CASE WHEN $3::boolean THEN $4::text  ELSE mobile_country_code END,
-	email_address       = CASE WHEN $5::boolean THEN $6::text  ELSE email_address END,
-	first_name          = CASE WHEN $7::boolean THEN $8::text  ELSE first_name END,
-	last_name           = CASE WHEN $9::boolean THEN $10::text ELSE last_name END,
+	mobile_number       = CASE WHEN $1::boolean THEN $2::bytea  ELSE mobile_number END,
+	mobile_country_code = CASE WHEN $3::boolean THEN $4::text   ELSE mobile_country_code END,
+	email_address       = CASE WHEN $5::boolean THEN $6::bytea  ELSE email_address END,
+	first_name          = CASE WHEN $7::boolean THEN $8::bytea  ELSE first_name END,
+	last_name           = CASE WHEN $9::boolean THEN $10::bytea ELSE last_name END,
 	last_updated        = GREATEST(last_updated, $11::timestamptz)
-	WHERE `
+	WHERE merchant_id = $12 AND id = $13
+	AND (SELECT MAX(version) FROM merchant_keys WHERE merchant_id = $12 AND purpose = 'data') = $14::integer
+	RETURNING false, ` + customerColumns
 
-const (
-	updateByIDOrRef = updateSet + `id = (SELECT id FROM customers
-		WHERE merchant_id = $12 AND (id = $13 OR object_reference_id = $13)
-		ORDER BY id = $13 DESC LIMIT 1)
-	RETURNING ` + customerColumns
-	updateByRef = updateSet + `merchant_id = $12 AND object_reference_id = $13
-	RETURNING ` + customerColumns
-)
-
-// UpdateCustomer implements customerd.CustomerStore.
+// UpdateCustomer implements customerd.CustomerStore. The customer id is part
+// of every field's associated data, so it is found first; ids and references
+// never change and customers are never deleted, so it stays right.
 func (s *Store) UpdateCustomer(ctx context.Context, merchantID, idOrRef string, p customerd.Patch, now time.Time) (*customerd.Customer, error) {
 	if p.IsEmpty() {
 		return s.FindCustomer(ctx, merchantID, idOrRef)
@@ -255,35 +383,82 @@ func (s *Store) UpdateCustomer(ctx context.Context, merchantID, idOrRef string, 
 	if !storable(idOrRef) || !storable(merchantID) {
 		return nil, customerd.ErrNotFound
 	}
-	query := updateByRef
-	if looksLikeID(idOrRef) {
-		query = updateByIDOrRef
-	}
-	args := []any{
-		p.MobileNumber.Set, p.MobileNumber.Value,
-		p.MobileCountryCode.Set, p.MobileCountryCode.Value,
-		p.EmailAddress.Set, nullable(p.EmailAddress.Value),
-		p.FirstName.Set, nullable(p.FirstName.Value),
-		p.LastName.Set, nullable(p.LastName.Value),
-		customerd.Timestamp(now), merchantID, idOrRef,
-	}
-	var out *customerd.Customer
-	err := s.write(ctx, func(ctx context.Context) error {
-		var err error
-		out, err = scanCustomer(s.pool.QueryRow(ctx, query, args...))
-		return err
-	})
+	ring, err := s.keyring(ctx, merchantID)
 	if err != nil {
 		return nil, err
 	}
-	return out, nil
+	target, err := s.findRow(ctx, ring, merchantID, idOrRef)
+	if err != nil {
+		return nil, err
+	}
+	id := target.c.ID
+	if target.plain {
+		if err := s.encryptPlaintextRow(ctx, id); err != nil {
+			return nil, err
+		}
+	}
+	for attempt := 0; ; attempt++ {
+		var fields [4]any
+		for i, f := range []struct {
+			name string
+			v    customerd.Value
+		}{
+			{customerd.FieldMobileNumber, p.MobileNumber},
+			{customerd.FieldEmailAddress, p.EmailAddress},
+			{customerd.FieldFirstName, p.FirstName},
+			{customerd.FieldLastName, p.LastName},
+		} {
+			if f.v.Set {
+				b, err := ring.SealField(id, f.name, f.v.Value)
+				if err != nil {
+					return nil, err
+				}
+				fields[i] = b
+			}
+		}
+		var r row
+		err := s.write(ctx, func(ctx context.Context) error {
+			var err error
+			r, err = scanRow(s.pool.QueryRow(ctx, updateSet,
+				p.MobileNumber.Set, fields[0],
+				p.MobileCountryCode.Set, p.MobileCountryCode.Value,
+				p.EmailAddress.Set, fields[1],
+				p.FirstName.Set, fields[2],
+				p.LastName.Set, fields[3],
+				customerd.Timestamp(now), merchantID, id, int32(ring.Active())))
+			return err
+		})
+		if customerd.ErrorCode(err) == customerd.ENOTFOUND && attempt < 3 {
+			// The row exists: a newer data key must have appeared.
+			if ring, err = s.loadKeyring(ctx, merchantID); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if err := s.openRow(ctx, r); err != nil {
+			return nil, err
+		}
+		return r.c, nil
+	}
 }
 
 // CreateMerchant implements customerd.MerchantStore.
+// The merchant's keys are created with it, in the same transaction.
 func (s *Store) CreateMerchant(ctx context.Context, m customerd.Merchant) error {
-	return s.write(ctx, func(ctx context.Context) error {
-		_, err := s.pool.Exec(ctx, `INSERT INTO merchants (id, created_at) VALUES ($1, $2)`, m.ID, m.CreatedAt.UTC())
+	wraps, err := s.vault.NewMerchantKeys(m.ID)
+	if err != nil {
 		return err
+	}
+	return s.write(ctx, func(ctx context.Context) error {
+		return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, `INSERT INTO merchants (id, created_at) VALUES ($1, $2)`, m.ID, m.CreatedAt.UTC()); err != nil {
+				return err
+			}
+			return insertWraps(ctx, tx, wraps)
+		})
 	})
 }
 

@@ -24,6 +24,9 @@ import (
 
 func open(t *testing.T, dbURL string, opts postgres.Options) *postgres.Store {
 	t.Helper()
+	if opts.Vault == nil {
+		opts.Vault = pgtest.Vault()
+	}
 	s, err := postgres.Open(context.Background(), dbURL, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -190,7 +193,7 @@ func TestUnreachableDatabaseIsUnavailable(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close()
 	start := time.Now()
-	_, err = postgres.Open(context.Background(), "postgres://postgres@"+addr+"/x?sslmode=disable", postgres.Options{})
+	_, err = postgres.Open(context.Background(), "postgres://postgres@"+addr+"/x?sslmode=disable", postgres.Options{Vault: pgtest.Vault()})
 	if customerd.ErrorCode(err) != customerd.EUNAVAILABLE {
 		t.Fatalf("open on a closed port: %v, want unavailable", err)
 	}

@@ -16,6 +16,8 @@ const defaultDB = "sqlite:customerd.db"
 
 const dbUsage = "database URL: sqlite:PATH (embedded, the default) or postgres://…"
 
+const backgroundWarning = "customerd: warning: encrypting old rows stopped; it resumes on the next start:"
+
 // storeOptions tune the stores that have something to tune.
 type storeOptions struct {
 	maxConns int // PostgreSQL connection pool size; 0 keeps the default
@@ -39,15 +41,14 @@ func openStoreWith(ctx context.Context, dbURL string, keys *masterKeyFlags, warn
 		if vault == nil {
 			return nil, fmt.Errorf("PostgreSQL needs the master key that encrypts customer data: give --master-key-file or %s (every node the same key)", masterKeyEnv)
 		}
-		return postgres.Open(ctx, dbURL, postgres.Options{MaxConns: opts.maxConns})
+		return postgres.Open(ctx, dbURL, postgres.Options{MaxConns: opts.maxConns, Vault: vault,
+			OnBackgroundError: func(err error) { fmt.Fprintln(warn, backgroundWarning, err) }})
 	case strings.HasPrefix(dbURL, "sqlite:"):
 		path := sqlitePath(dbURL)
 		if path == "" {
 			return nil, fmt.Errorf("--db %q: no file path after sqlite:", dbURL)
 		}
-		sopts := []sqlite.Option{sqlite.OnBackgroundError(func(err error) {
-			fmt.Fprintf(warn, "customerd: warning: encrypting old rows stopped, it resumes on the next start: %v\n", err)
-		})}
+		sopts := []sqlite.Option{sqlite.OnBackgroundError(func(err error) { fmt.Fprintln(warn, backgroundWarning, err) })}
 		if vault != nil {
 			sopts = append(sopts, sqlite.WithVault(vault))
 		} else {
