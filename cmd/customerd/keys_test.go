@@ -173,3 +173,14 @@ func TestDataKeyRotateCommand(t *testing.T) {
 		t.Fatalf("unknown merchant: %v", err)
 	}
 }
+
+func TestPostgreSQLNeedsAMasterKey(t *testing.T) {
+	// Refused before any connection is attempted: no server is needed.
+	env := map[string]string{"CUSTOMERD_DB": "postgres://nobody@127.0.0.1:1/none?sslmode=disable"}
+	for _, args := range [][]string{{"merchant", "create", "acme"}, {"migrate"}, {"data-key", "rotate", "acme"}} {
+		_, _, err := cli(t, env, args...)
+		if err == nil || !strings.Contains(err.Error(), "PostgreSQL needs the master key") {
+			t.Fatalf("%v without a key: %v", args, err)
+		}
+	}
+}
