@@ -225,7 +225,7 @@ func (s *Store) resolveForWrite(ctx context.Context, tx *sql.Tx, ring *fieldcryp
 	}
 	var id string
 	if looksLikeID(idOrRef) {
-		err := tx.QueryRowContext(ctx, `SELECT id FROM customers WHERE id = ? AND merchant_id = ?`, idOrRef, merchantID).Scan(&id)
+		err := tx.StmtContext(ctx, s.resolveID).QueryRowContext(ctx, idOrRef, merchantID).Scan(&id)
 		if !errors.Is(err, sql.ErrNoRows) {
 			return id, err
 		}
@@ -236,8 +236,7 @@ func (s *Store) resolveForWrite(ctx context.Context, tx *sql.Tx, ring *fieldcryp
 			}
 		}
 	}
-	err := tx.QueryRowContext(ctx, `SELECT id FROM customers WHERE merchant_id = ? AND ref_index = ?`,
-		merchantID, ring.BlindIndex(idOrRef)).Scan(&id)
+	err := tx.StmtContext(ctx, s.resolveRef).QueryRowContext(ctx, merchantID, ring.BlindIndex(idOrRef)).Scan(&id)
 	if !errors.Is(err, sql.ErrNoRows) {
 		return id, err
 	}

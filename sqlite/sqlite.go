@@ -38,8 +38,8 @@ type Store struct {
 	findKey   *sql.Stmt
 	findWraps *sql.Stmt
 
-	activeVersion  *sql.Stmt // on the writer connection
-	insertCustomer *sql.Stmt // on the writer connection
+	// on the writer connection
+	activeVersion, insertCustomer, resolveID, resolveRef, updateCustomer *sql.Stmt
 
 	vault *fieldcrypt.Vault
 	// plaintextDone is set once customers_plaintext (rows of versions before
@@ -200,16 +200,27 @@ func (s *Store) prepare(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	// Statements every write runs, prepared once on the writer connection.
-	if s.activeVersion, err = s.wdb.PrepareContext(ctx, qActiveVersion); err != nil {
-		return err
+	// Statements every write runs, prepared once on the writer connection:
+	// preparing costs more CPU than running them.
+	wprep := func(q string) *sql.Stmt {
+		if err != nil {
+			return nil
+		}
+		var st *sql.Stmt
+		st, err = s.wdb.PrepareContext(ctx, q)
+		return st
 	}
-	s.insertCustomer, err = s.wdb.PrepareContext(ctx, qInsertCustomer)
+	s.activeVersion = wprep(qActiveVersion)
+	s.insertCustomer = wprep(qInsertCustomer)
+	s.resolveID = wprep(`SELECT id FROM customers WHERE id = ? AND merchant_id = ?`)
+	s.resolveRef = wprep(`SELECT id FROM customers WHERE merchant_id = ? AND ref_index = ?`)
+	s.updateCustomer = wprep(updateSQL)
 	return err
 }
 
 func (s *Store) closeDBs() {
-	for _, st := range []*sql.Stmt{s.findByID, s.findByRef, s.findKey, s.findWraps, s.activeVersion, s.insertCustomer} {
+	for _, st := range []*sql.Stmt{s.findByID, s.findByRef, s.findKey, s.findWraps,
+		s.activeVersion, s.insertCustomer, s.resolveID, s.resolveRef, s.updateCustomer} {
 		if st != nil {
 			st.Close()
 		}
@@ -445,7 +456,7 @@ func (s *Store) UpdateCustomer(ctx context.Context, merchantID, idOrRef string, 
 				return err
 			}
 		}
-		out, err = s.readCustomer(ctx, txReader{tx}, tx.QueryRowContext(ctx, updateSQL,
+		out, err = s.readCustomer(ctx, txReader{tx}, tx.StmtContext(ctx, s.updateCustomer).QueryRowContext(ctx,
 			p.MobileNumber.Set, mobile,
 			p.MobileCountryCode.Set, p.MobileCountryCode.Value,
 			p.EmailAddress.Set, email,
