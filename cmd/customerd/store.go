@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 
 	"customerd"
@@ -17,6 +18,16 @@ const defaultDB = "sqlite:customerd.db"
 const dbUsage = "database URL: sqlite:PATH (embedded, the default) or postgres://…"
 
 const backgroundWarning = "customerd: warning: encrypting old rows stopped; it resumes on the next start:"
+
+// logWriter turns the store's warnings into warning records of the
+// server's structured log.
+type logWriter struct{ log *slog.Logger }
+
+func (w logWriter) Write(p []byte) (int, error) {
+	msg := strings.TrimSpace(strings.TrimPrefix(string(p), "customerd: warning: "))
+	w.log.Warn(strings.ReplaceAll(msg, "\n  ", " "))
+	return len(p), nil
+}
 
 // storeOptions tune the stores that have something to tune.
 type storeOptions struct {
