@@ -374,8 +374,9 @@ const updateSet = `UPDATE customers SET
 	RETURNING false, ` + customerColumns
 
 // UpdateCustomer implements customerd.CustomerStore. The customer id is part
-// of every field's associated data, so it is found first; ids and references
-// never change and customers are never deleted, so it stays right.
+// of every field's associated data, so a reference is resolved to its id
+// first; ids and references never change and customers are never deleted,
+// so the id found stays right.
 func (s *Store) UpdateCustomer(ctx context.Context, merchantID, idOrRef string, p customerd.Patch, now time.Time) (*customerd.Customer, error) {
 	if p.IsEmpty() {
 		return s.FindCustomer(ctx, merchantID, idOrRef)
@@ -387,13 +388,23 @@ func (s *Store) UpdateCustomer(ctx context.Context, merchantID, idOrRef string, 
 	if err != nil {
 		return nil, err
 	}
-	target, err := s.findRow(ctx, ring, merchantID, idOrRef)
-	if err != nil {
-		return nil, err
+	// An id is tried directly: the id match wins anyway, and the update
+	// then takes one statement. A reference (or anything while plaintext
+	// rows remain) is resolved to its id first.
+	id, resolved := idOrRef, false
+	resolve := func() error {
+		target, err := s.findRow(ctx, ring, merchantID, idOrRef)
+		if err != nil {
+			return err
+		}
+		id, resolved = target.c.ID, true
+		if target.plain {
+			return s.encryptPlaintextRow(ctx, id)
+		}
+		return nil
 	}
-	id := target.c.ID
-	if target.plain {
-		if err := s.encryptPlaintextRow(ctx, id); err != nil {
+	if !looksLikeID(idOrRef) || !s.plaintextDone.Load() {
+		if err := resolve(); err != nil {
 			return nil, err
 		}
 	}
@@ -428,6 +439,13 @@ func (s *Store) UpdateCustomer(ctx context.Context, merchantID, idOrRef string, 
 				customerd.Timestamp(now), merchantID, id, int32(ring.Active())))
 			return err
 		})
+		if customerd.ErrorCode(err) == customerd.ENOTFOUND && !resolved {
+			// Not a customer id: look the value up as a reference.
+			if err := resolve(); err != nil {
+				return nil, err
+			}
+			continue
+		}
 		if customerd.ErrorCode(err) == customerd.ENOTFOUND && attempt < 3 {
 			// The row exists: a newer data key must have appeared.
 			if ring, err = s.loadKeyring(ctx, merchantID); err != nil {

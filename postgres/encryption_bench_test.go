@@ -1,0 +1,116 @@
+package postgres_test
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"customerd"
+	"customerd/postgres"
+	"customerd/postgres/pgtest"
+	"customerd/storetest"
+)
+
+// cpuTime returns the CPU time this process has used, user and system.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// reportCPU adds this process's CPU time per operation (the server's is not
+// counted) to b's results.
+func reportCPU(b *testing.B, start time.Duration) {
+	b.ReportMetric(float64(cpuTime()-start)/float64(b.N), "cpu-ns/op")
+}
+
+// BenchmarkCustomerPaths measures the store calls the API makes against a
+// PostgreSQL schema of its own. Without the Vault option it runs against the
+// store before encryption, which is how BENCHMARKS.md compares the two.
+func BenchmarkCustomerPaths(b *testing.B) {
+	bg := context.Background()
+	s, err := postgres.Open(bg, pgtest.NewSchema(b), postgres.Options{Vault: pgtest.Vault()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	storetest.MustMerchant(b, s, "m1")
+	var seq atomic.Int64
+	newCustomer := func() *customerd.Customer {
+		n := seq.Add(1)
+		c, err := customerd.NewCustomer("m1", customerd.CreateRequest{
+			ObjectReferenceID: customerd.Present(fmt.Sprintf("customer%08d@example.com", n)),
+			MobileNumber:      customerd.Present("99887766"),
+			EmailAddress:      customerd.Present(fmt.Sprintf("customer%08d@example.com", n)),
+			FirstName:         customerd.Present("Jon"),
+			LastName:          customerd.Present("Snow"),
+		}, time.Now())
+		if err != nil {
+			b.Fatal(err)
+		}
+		return c
+	}
+	var existing []*customerd.Customer
+	for range 500 {
+		c := newCustomer()
+		if err := s.CreateCustomer(bg, c); err != nil {
+			b.Fatal(err)
+		}
+		existing = append(existing, c)
+	}
+	b.Run("create", func(b *testing.B) {
+		defer reportCPU(b, cpuTime())
+		for b.Loop() {
+			if err := s.CreateCustomer(bg, newCustomer()); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("get by id", func(b *testing.B) {
+		defer reportCPU(b, cpuTime())
+		i := 0
+		for b.Loop() {
+			if _, err := s.FindCustomer(bg, "m1", existing[i%len(existing)].ID); err != nil {
+				b.Fatal(err)
+			}
+			i++
+		}
+	})
+	b.Run("get by reference", func(b *testing.B) {
+		defer reportCPU(b, cpuTime())
+		i := 0
+		for b.Loop() {
+			if _, err := s.FindCustomer(bg, "m1", existing[i%len(existing)].ObjectReferenceID); err != nil {
+				b.Fatal(err)
+			}
+			i++
+		}
+	})
+	b.Run("update two fields, by id", func(b *testing.B) {
+		defer reportCPU(b, cpuTime())
+		i := 0
+		for b.Loop() {
+			p := customerd.Patch{FirstName: customerd.Present(fmt.Sprintf("Jon%d", i)), MobileNumber: customerd.Present("12345")}
+			if _, err := s.UpdateCustomer(bg, "m1", existing[i%len(existing)].ID, p, time.Now()); err != nil {
+				b.Fatal(err)
+			}
+			i++
+		}
+	})
+	b.Run("update two fields, by reference", func(b *testing.B) {
+		defer reportCPU(b, cpuTime())
+		i := 0
+		for b.Loop() {
+			p := customerd.Patch{FirstName: customerd.Present(fmt.Sprintf("Jon%d", i)), MobileNumber: customerd.Present("12345")}
+			if _, err := s.UpdateCustomer(bg, "m1", existing[i%len(existing)].ObjectReferenceID, p, time.Now()); err != nil {
+				b.Fatal(err)
+			}
+			i++
+		}
+	})
+}
