@@ -117,9 +117,23 @@ func (s *Store) keyring(ctx context.Context, q queryer, merchantID string) (*fie
 // the write transaction sees it: a rotation made by another process is
 // picked up by the next write after it.
 func (s *Store) writeKeyring(ctx context.Context, tx *sql.Tx, merchantID string) (*fieldcrypt.Keyring, error) {
+	// The transaction holds the database's write lock, so no other process
+	// can add a version while it runs: one query per merchant and
+	// transaction is enough. Only the writer goroutine runs this.
+	if s.txVersions.tx != tx {
+		s.txVersions.tx, s.txVersions.m = tx, map[string]uint32{}
+	}
+	if v, ok := s.txVersions.m[merchantID]; ok {
+		if r := s.vault.Cached(merchantID); r != nil && r.Active() == v {
+			return r, nil
+		}
+	}
 	var active sql.NullInt64
 	if err := tx.StmtContext(ctx, s.activeVersion).QueryRowContext(ctx, merchantID).Scan(&active); err != nil {
 		return nil, err
+	}
+	if active.Valid {
+		s.txVersions.m[merchantID] = uint32(active.Int64)
 	}
 	if !active.Valid {
 		var exists bool

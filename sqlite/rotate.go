@@ -210,6 +210,8 @@ func (s *Store) RotateDataKey(ctx context.Context, merchantID string) (uint32, e
 		if err != nil {
 			return err
 		}
+		// The next write of this transaction must see the new version.
+		delete(s.txVersions.m, merchantID)
 		return insertWraps(ctx, tx, wraps)
 	})
 	return version, err

@@ -41,6 +41,14 @@ type Store struct {
 	// on the writer connection
 	activeVersion, insertCustomer, resolveID, resolveRef, updateCustomer *sql.Stmt
 
+	// txVersions remembers, for the write transaction in progress, the
+	// newest data-key version of each merchant it has used (see
+	// writeKeyring). Only the writer goroutine uses it.
+	txVersions struct {
+		tx *sql.Tx
+		m  map[string]uint32
+	}
+
 	vault *fieldcrypt.Vault
 	// plaintextDone is set once customers_plaintext (rows of versions before
 	// encryption) has been emptied and dropped; nothing ever adds rows to it.
@@ -61,7 +69,6 @@ const pragmas = "&_pragma=busy_timeout(10000)" +
 	"&_pragma=synchronous(FULL)" +
 	"&_pragma=foreign_keys(1)" +
 	"&_pragma=secure_delete(1)" + // freed space is zeroed: no stale plaintext or ciphertext
-
 	"&_pragma=cache_size(-8192)" // 8 MiB page cache per connection
 
 func dsn(path string, extra string) string {
