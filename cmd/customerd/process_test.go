@@ -26,6 +26,7 @@ import (
 	"testing"
 	"time"
 
+	"customerd/fieldcrypt"
 	"customerd/postgres/pgtest"
 )
 
@@ -77,7 +78,9 @@ func customerdBinary(t *testing.T) string {
 }
 
 // childEnv is this process's environment without CUSTOMERD_* variables, so
-// that only the flags a test passes configure the server.
+// that only the flags a test passes configure the server, plus the master
+// key that every process the tests start shares, as the nodes of one
+// deployment do (required on PostgreSQL; on SQLite it replaces the key file).
 func childEnv() []string {
 	var env []string
 	for _, kv := range os.Environ() {
@@ -85,8 +88,17 @@ func childEnv() []string {
 			env = append(env, kv)
 		}
 	}
-	return env
+	return append(env, "CUSTOMERD_MASTER_KEY="+childMasterKey)
 }
+
+// childMasterKey is the master key of the processes the tests start.
+var childMasterKey = func() string {
+	k, err := fieldcrypt.GenerateMasterKey()
+	if err != nil {
+		panic(err)
+	}
+	return strings.TrimSpace(string(k.Encode()))
+}()
 
 // proc is a running "customerd serve".
 type proc struct {
