@@ -514,3 +514,7 @@ func (s *Store) MasterKeyUsage(ctx context.Context) (map[string]int, error) {
 	})
 	return out, err
 }
+
+// MasterKeyIDs returns the ids of the master keys this store was opened
+// with, the one new keys are wrapped under first: safe to log.
+func (s *Store) MasterKeyIDs() []string { return s.vault.MasterKeyIDs() }

@@ -86,6 +86,10 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	defer store.Close()
+	if k, ok := store.(interface{ MasterKeyIDs() []string }); ok {
+		// Nodes of one deployment must log the same id here.
+		log.Info("customer data encrypted at rest", "master_key_ids", k.MasterKeyIDs())
+	}
 
 	m := metrics.New()
 	if src, ok := store.(metrics.DBStatsSource); ok {
