@@ -206,13 +206,6 @@ func (v *Vault) Cached(merchantID string) *Keyring {
 	return v.rings[merchantID]
 }
 
-// Forget drops every cached keyring, so that the next use reloads them.
-func (v *Vault) Forget() {
-	v.mu.Lock()
-	v.rings = map[string]*Keyring{}
-	v.mu.Unlock()
-}
-
 // Load builds the merchant's keyring from its stored wraps (every wrap of
 // every version; several wraps of one key are fine) and caches it. It fails
 // when the merchant has no index key or no data key, or when a key has no

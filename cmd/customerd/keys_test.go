@@ -1,6 +1,9 @@
 package main
 
 import (
+	"bytes"
+	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -183,4 +186,61 @@ func TestPostgreSQLNeedsAMasterKey(t *testing.T) {
 			t.Fatalf("%v without a key: %v", args, err)
 		}
 	}
+}
+
+// The acceptance test: after a workout through the API, the SQLite
+// files hold no email, phone number, name or reference in plaintext.
+func TestAPIWorkoutLeavesNoPlaintextInTheDatabaseFiles(t *testing.T) {
+	dir := t.TempDir()
+	dbPath := filepath.Join(dir, "c.db")
+	s := startServer(t, "sqlite:"+dbPath)
+	key := keyPattern.FindString(s.stderr.String())
+	var secrets []string
+	for i := range 10 {
+		ref := fmt.Sprintf("apicanary-ref-%d@shop.example", i)
+		email := fmt.Sprintf("apicanary.mail%d@example.org", i)
+		mobile := fmt.Sprintf("98765%05d", i)
+		first, last := fmt.Sprintf("Apifirst%d", i), fmt.Sprintf("Apilast%d", i)
+		secrets = append(secrets, ref, email, mobile, first, last)
+		form := fmt.Sprintf("object_reference_id=%s&mobile_number=%s&email_address=%s&first_name=%s&last_name=%s",
+			url.QueryEscape(ref), mobile, url.QueryEscape(email), first, last)
+		if status, body := s.call(t, key, "POST", "/customers", form); status != 200 {
+			t.Fatalf("create: %d %v", status, body)
+		}
+		newMobile, newFirst := fmt.Sprintf("91234%05d", i), fmt.Sprintf("Apirenamed%d", i)
+		secrets = append(secrets, newMobile, newFirst)
+		if status, body := s.call(t, key, "POST", "/customers/"+url.PathEscape(ref), "mobile_number="+newMobile+"&first_name="+newFirst); status != 200 {
+			t.Fatalf("update: %d %v", status, body)
+		}
+		if status, body := s.call(t, key, "GET", "/customers/"+url.PathEscape(ref), ""); status != 200 || body["first_name"] != newFirst || body["email_address"] != email {
+			t.Fatalf("get: %d %v", status, body)
+		}
+	}
+	check := func(when string) {
+		files, _ := filepath.Glob(dbPath + "*")
+		found := false
+		for _, f := range files {
+			if strings.HasSuffix(f, ".key") {
+				continue
+			}
+			b, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			found = found || bytes.Contains(b, []byte("sandbox")) // stored in clear: proves the search works
+			for _, v := range secrets {
+				if bytes.Contains(b, []byte(v)) {
+					t.Errorf("%s: %q in plaintext in %s", when, v, filepath.Base(f))
+				}
+			}
+		}
+		if !found {
+			t.Fatalf("%s: the merchant id, stored in clear, is in no file: the search proves nothing", when)
+		}
+	}
+	check("while serving")
+	if err := s.stop(); err != nil {
+		t.Fatal(err)
+	}
+	check("after shutdown")
 }
