@@ -146,6 +146,12 @@ func runMasterKey(ctx context.Context, args []string, getenv func(string) string
 	if v == nil {
 		defaultFile = sqlitePath(*db)
 	}
+	if pos[0] == "rotate" && defaultFile != "" {
+		if _, err := os.Stat(sqlite.PreviousKeyFilePath(defaultFile)); err == nil {
+			return fmt.Errorf("%s exists: a previous rotation was not retired; run \"customerd master-key retire\" first",
+				sqlite.PreviousKeyFilePath(defaultFile))
+		}
+	}
 	s, err := openStore(ctx, *db, keys, stderr)
 	if err != nil {
 		return err
@@ -199,10 +205,10 @@ func runMasterKey(ctx context.Context, args []string, getenv func(string) string
 // now on use the new key and still accept the old.
 func rotateDefaultKeyFile(dbPath string, newKey *fieldcrypt.MasterKey, stderr io.Writer) error {
 	cur, prev := sqlite.KeyFilePath(dbPath), sqlite.PreviousKeyFilePath(dbPath)
-	if _, err := os.Stat(prev); err == nil {
-		return fmt.Errorf("%s exists: a previous rotation was not retired; run \"customerd master-key retire\" first", prev)
+	if err := os.Link(cur, prev); err != nil { // fails if prev exists
+		return err
 	}
-	if err := os.Rename(cur, prev); err != nil {
+	if err := os.Remove(cur); err != nil {
 		return err
 	}
 	if err := fieldcrypt.WriteMasterKeyFile(cur, newKey); err != nil {

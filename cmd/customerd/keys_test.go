@@ -108,6 +108,13 @@ func TestMasterKeyRotationWithARunningServer(t *testing.T) {
 	if _, stderr, err := cli(t, env, "master-key", "rotate", "--new-key-file", newKeyFile); err != nil {
 		t.Fatalf("rotate: %v\n%s", err, stderr)
 	}
+	other := filepath.Join(dir, "other.key")
+	if _, _, err := cli(t, nil, "master-key", "generate", "--out", other); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := cli(t, env, "master-key", "rotate", "--new-key-file", other); err == nil || !strings.Contains(err.Error(), "not retired") {
+		t.Fatalf("a second rotation before retiring the first: %v", err)
+	}
 	newKey, _ := os.ReadFile(newKeyFile)
 	if got, _ := os.ReadFile(dbPath + ".key"); string(got) != string(newKey) {
 		t.Fatal("the default key file does not hold the new key")
