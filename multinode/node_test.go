@@ -6,119 +6,33 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"io/fs"
 	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"customerd/fieldcrypt"
-)
-
-// The customerd binary, built once for the whole package by the first test
-// that needs it.
-var (
-	buildOnce sync.Once
-	buildDir  string
-	buildErr  error
-	binPath   string
+	"customerd/internal/binarytest"
 )
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if buildDir != "" {
-		os.RemoveAll(buildDir)
-	}
+	binarytest.Cleanup()
 	os.Exit(code)
 }
 
-// binary returns the path of the real customerd binary, built from this tree.
-func binary(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		statSources()
-		buildDir, buildErr = os.MkdirTemp("", "customerd-bin-")
-		if buildErr != nil {
-			return
-		}
-		binPath = filepath.Join(buildDir, "customerd")
-		// go test puts its own go command first on PATH.
-		cmd := exec.Command("go", "build", "-o", binPath, "customerd/cmd/customerd")
-		var out []byte
-		out, buildErr = cmd.CombinedOutput()
-		if buildErr != nil {
-			buildErr = &buildError{err: buildErr, out: string(out)}
-		}
-	})
-	if buildErr != nil {
-		t.Fatalf("go build: %v", buildErr)
-	}
-	return binPath
-}
-
-// statSources stats every source file of the module. go test caches a
-// package's result keyed on the files its tests touch; the binary is built in
-// a child process, so without this a change to the server alone would not
-// invalidate a cached pass of these tests.
-func statSources() {
-	_ = filepath.WalkDir("..", func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return nil
-		}
-		if d.IsDir() {
-			if path != ".." && (strings.HasPrefix(d.Name(), ".") || d.Name() == "node_modules" || d.Name() == "testdata") {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		switch filepath.Ext(path) {
-		case ".go", ".sql", ".mod", ".sum":
-			_, _ = os.Stat(path)
-		}
-		return nil
-	})
-}
-
-type buildError struct {
-	err error
-	out string
-}
-
-func (e *buildError) Error() string { return e.err.Error() + "\n" + e.out }
-
-// childEnv is this process's environment without CUSTOMERD_* variables, so
-// that only the flags a test passes configure a node, plus the master key
-// that every node and command of one deployment shares.
-func childEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "CUSTOMERD_") {
-			env = append(env, kv)
-		}
-	}
-	return append(env, "CUSTOMERD_MASTER_KEY="+masterKey)
-}
-
-// masterKey is the master key of the deployment under test.
-var masterKey = func() string {
-	k, err := fieldcrypt.GenerateMasterKey()
-	if err != nil {
-		panic(err)
-	}
-	return strings.TrimSpace(string(k.Encode()))
-}()
+// binary returns the real customerd binary, built once per test run.
+func binary(t *testing.T) string { return binarytest.Path(t) }
 
 // cli runs "customerd args... --db dbURL" and returns its stdout.
 func cli(t *testing.T, dbURL string, args ...string) string {
 	t.Helper()
 	cmd := exec.Command(binary(t), append(args, "--db", dbURL)...)
-	cmd.Env = childEnv()
+	cmd.Env = binarytest.ChildEnv()
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
@@ -196,7 +110,7 @@ func startNode(t *testing.T, name, dbURL string) *node {
 // failing the test.
 func launch(t *testing.T, name, dbURL string) (*node, error) {
 	cmd := exec.Command(binary(t), "serve", "--listen", "127.0.0.1:0", "--db", dbURL, "--db-max-conns", "4")
-	cmd.Env = childEnv()
+	cmd.Env = binarytest.ChildEnv()
 	n := &node{name: name, cmd: cmd, exited: make(chan struct{}), addr: make(chan string, 1)}
 	cmd.Stderr = n
 	if err := cmd.Start(); err != nil {

@@ -26,79 +26,21 @@ import (
 	"testing"
 	"time"
 
-	"customerd/fieldcrypt"
+	"customerd/internal/binarytest"
 	"customerd/postgres/pgtest"
 )
 
 // These tests run the real customerd binary as a separate process, so that
 // it can be killed with SIGKILL and signalled like a deployed server.
 
-var (
-	binOnce sync.Once
-	binDir  string
-	binPath string
-	binErr  error
-)
-
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if binDir != "" {
-		os.RemoveAll(binDir)
-	}
+	binarytest.Cleanup()
 	os.Exit(code)
 }
 
-// customerdBinary builds the command once per test run.
-func customerdBinary(t *testing.T) string {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("builds and runs the customerd binary; skipped with -short")
-	}
-	binOnce.Do(func() {
-		binDir, binErr = os.MkdirTemp("", "customerd-bin-")
-		if binErr != nil {
-			return
-		}
-		binPath = filepath.Join(binDir, "customerd")
-		args := []string{"build", "-o", binPath}
-		if raceEnabled {
-			args = append(args, "-race")
-		}
-		// go test puts its own go command first on PATH.
-		cmd := exec.Command("go", append(args, ".")...)
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			binErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if binErr != nil {
-		t.Fatal(binErr)
-	}
-	return binPath
-}
-
-// childEnv is this process's environment without CUSTOMERD_* variables, so
-// that only the flags a test passes configure the server, plus the master
-// key that every process the tests start shares, as the nodes of one
-// deployment do (required on PostgreSQL; on SQLite it replaces the key file).
-func childEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "CUSTOMERD_") {
-			env = append(env, kv)
-		}
-	}
-	return append(env, "CUSTOMERD_MASTER_KEY="+childMasterKey)
-}
-
-// childMasterKey is the master key of the processes the tests start.
-var childMasterKey = func() string {
-	k, err := fieldcrypt.GenerateMasterKey()
-	if err != nil {
-		panic(err)
-	}
-	return strings.TrimSpace(string(k.Encode()))
-}()
+// customerdBinary returns the real binary, built once per test run.
+func customerdBinary(t *testing.T) string { return binarytest.Path(t) }
 
 // proc is a running "customerd serve".
 type proc struct {
@@ -115,7 +57,7 @@ func startProc(t *testing.T, bin string, db string, extra ...string) *proc {
 	args := append([]string{"serve", "--listen", "127.0.0.1:0", "--db", db}, extra...)
 	p := &proc{cmd: exec.Command(bin, args...), stderr: &syncBuffer{}, exited: make(chan struct{})}
 	p.cmd.Stderr = p.stderr
-	p.cmd.Env = append(childEnv(), "GORACE=halt_on_error=1")
+	p.cmd.Env = append(binarytest.ChildEnv(), "GORACE=halt_on_error=1")
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +126,7 @@ func newMerchant(t *testing.T, bin, db string) string {
 	var b [4]byte
 	rand.Read(b[:])
 	cmd := exec.Command(bin, "merchant", "create", "m"+hex.EncodeToString(b[:]), "--db", db)
-	cmd.Env = childEnv()
+	cmd.Env = binarytest.ChildEnv()
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
