@@ -37,8 +37,8 @@ func MigrateURL(ctx context.Context, dbURL string) ([]string, error) {
 // Migrations lists the names of the embedded migrations.
 func Migrations() []string {
 	var names []string
-	for _, m := range migrations() {
-		names = append(names, m.name)
+	for _, m := range migrations {
+		names = append(names, m.Name)
 	}
 	return names
 }

@@ -5,11 +5,9 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
-	"sort"
-	"strconv"
-	"strings"
 	"time"
+
+	"customerd/migration"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -19,35 +17,10 @@ import (
 //go:embed migrations/*.sql
 var migrationFS embed.FS
 
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
+// migrations are the embedded schema changes, in order.
+var migrations = migration.MustLoad(migrationFS, "migrations")
 
-func migrations() []migration {
-	entries, err := fs.Glob(migrationFS, "migrations/*.sql")
-	if err != nil {
-		panic(err) // the pattern is a constant
-	}
-	var out []migration
-	for _, e := range entries {
-		base := strings.TrimPrefix(e, "migrations/")
-		v, err := strconv.Atoi(strings.SplitN(base, "_", 2)[0])
-		if err != nil {
-			panic("postgres: migration file without a numeric prefix: " + base)
-		}
-		body, _ := migrationFS.ReadFile(e)
-		out = append(out, migration{version: v, name: base, sql: string(body)})
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].version < out[j].version })
-	return out
-}
-
-func latestVersion() int {
-	m := migrations()
-	return m[len(m)-1].version
-}
+func latestVersion() int { return migrations[len(migrations)-1].Version }
 
 // migrateTimeout bounds a whole migration run, waiting for another node's
 // run included.
@@ -99,14 +72,14 @@ func migrate(ctx context.Context, pool *pgxpool.Pool) ([]string, error) {
 			return err
 		}
 		for _, m := range pending(applied) {
-			if _, err := tx.Exec(ctx, m.sql); err != nil {
-				return fmt.Errorf("%s: %w", m.name, err)
+			if _, err := tx.Exec(ctx, m.SQL); err != nil {
+				return fmt.Errorf("%s: %w", m.Name, err)
 			}
 			if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, now())`,
-				m.version, m.name); err != nil {
-				return fmt.Errorf("%s: %w", m.name, err)
+				m.Version, m.Name); err != nil {
+				return fmt.Errorf("%s: %w", m.Name, err)
 			}
-			names = append(names, m.name)
+			names = append(names, m.Name)
 		}
 		return tx.Commit(ctx)
 	})
@@ -160,10 +133,10 @@ func appliedVersions(ctx context.Context, q querier) (map[int]bool, error) {
 	return applied, nil
 }
 
-func pending(applied map[int]bool) []migration {
-	var out []migration
-	for _, m := range migrations() {
-		if !applied[m.version] {
+func pending(applied map[int]bool) []migration.Migration {
+	var out []migration.Migration
+	for _, m := range migrations {
+		if !applied[m.Version] {
 			out = append(out, m)
 		}
 	}
