@@ -51,11 +51,17 @@ type Config struct {
 	// MetricsHandler is served at /metrics when set. Leave it nil when the
 	// metrics have a listener of their own: the path is then a 404 here.
 	MetricsHandler http.Handler
+
+	// KeyCacheTTL is how long a looked-up API key is trusted before it is
+	// read again; 0 means customerd.DefaultKeyCacheTTL, negative disables
+	// the cache.
+	KeyCacheTTL time.Duration
 }
 
 // Server is the HTTP handler of the API.
 type Server struct {
 	store          customerd.Store
+	keys           customerd.MerchantStore // the store, or a cache in front of it for Authenticate
 	log            *slog.Logger
 	now            func() time.Time
 	metrics        *metrics.Metrics
@@ -68,8 +74,14 @@ type Server struct {
 
 // New returns a Server for cfg.
 func New(cfg Config) *Server {
-	s := &Server{store: cfg.Store, log: cfg.Logger, now: cfg.Now, trustedProxies: cfg.TrustedProxies,
+	s := &Server{store: cfg.Store, keys: cfg.Store, log: cfg.Logger, now: cfg.Now, trustedProxies: cfg.TrustedProxies,
 		metrics: cfg.Metrics, metricsHandler: cfg.MetricsHandler}
+	switch ttl := cfg.KeyCacheTTL; {
+	case ttl == 0:
+		s.keys = customerd.NewKeyCache(cfg.Store, customerd.DefaultKeyCacheTTL)
+	case ttl > 0:
+		s.keys = customerd.NewKeyCache(cfg.Store, ttl)
+	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -175,7 +187,7 @@ func (s *Server) authenticate(req *request) bool {
 		return false
 	}
 	ctx, cancel := requestContext(req.r)
-	merchantID, err := customerd.Authenticate(ctx, s.store, key)
+	merchantID, err := customerd.Authenticate(ctx, s.keys, key)
 	cancel()
 	if err != nil {
 		if customerd.ErrorCode(err) != customerd.EUNAUTHORIZED {
