@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"sync"
+	"sync/atomic"
 )
 
 // maxBatch bounds how many writes share one transaction.
@@ -24,22 +25,57 @@ type writeOp struct {
 // savepoint, so one failing write (a duplicate reference, say) rolls back
 // alone. A write is acknowledged only after its transaction has committed.
 type writer struct {
-	db   *sql.DB
-	ops  chan *writeOp
-	quit chan struct{}
-	wg   sync.WaitGroup
+	db *sql.DB
+	// The savepoint statements run around every write of a batch: prepared
+	// once, as parsing them again for each write cost more than running them.
+	savepoint, release, rollbackTo *sql.Stmt
+	ops                            chan *writeOp
+	quit                           chan struct{}
+	wg                             sync.WaitGroup
 
 	mu       sync.RWMutex // held for reading while enqueuing, for writing by close
 	isClosed bool
+
+	commits, writes, largest atomic.Uint64 // see WriteStats
+}
+
+// WriteStats counts the group commits of a Store since it was opened.
+// Writes/Commits is the mean batch size: how many writes shared one fsync.
+type WriteStats struct {
+	Commits      uint64 // transactions committed
+	Writes       uint64 // writes in them, failed ones included
+	LargestBatch uint64
+}
+
+func (w *writer) stats() WriteStats {
+	return WriteStats{Commits: w.commits.Load(), Writes: w.writes.Load(), LargestBatch: w.largest.Load()}
 }
 
 var errClosed = errors.New("sqlite: store is closed")
 
-func newWriter(db *sql.DB) *writer {
+func newWriter(ctx context.Context, db *sql.DB) (*writer, error) {
 	w := &writer{db: db, ops: make(chan *writeOp, maxBatch), quit: make(chan struct{})}
+	var err error
+	for _, p := range []struct {
+		st  **sql.Stmt
+		sql string
+	}{{&w.savepoint, "SAVEPOINT w"}, {&w.release, "RELEASE w"}, {&w.rollbackTo, "ROLLBACK TO w"}} {
+		if *p.st, err = db.PrepareContext(ctx, p.sql); err != nil {
+			w.closeStmts()
+			return nil, err
+		}
+	}
 	w.wg.Add(1)
 	go w.loop()
-	return w
+	return w, nil
+}
+
+func (w *writer) closeStmts() {
+	for _, st := range []*sql.Stmt{w.savepoint, w.release, w.rollbackTo} {
+		if st != nil {
+			st.Close()
+		}
+	}
 }
 
 // do runs fn in a write transaction and returns once that transaction has
@@ -124,7 +160,7 @@ func (w *writer) commit(batch []*writeOp) {
 		if len(batch) == 1 {
 			op.err = op.fn(ctx, tx)
 		} else {
-			op.err = runInSavepoint(ctx, op, tx)
+			op.err = w.runInSavepoint(ctx, op, tx)
 		}
 		if op.err == nil {
 			ok++
@@ -140,20 +176,26 @@ func (w *writer) commit(batch []*writeOp) {
 				op.err = err
 			}
 		}
+		return
+	}
+	w.commits.Add(1)
+	w.writes.Add(uint64(len(batch)))
+	if n := uint64(len(batch)); n > w.largest.Load() {
+		w.largest.Store(n) // only the writer goroutine stores
 	}
 }
 
-func runInSavepoint(ctx context.Context, op *writeOp, tx *sql.Tx) error {
-	if _, err := tx.Exec("SAVEPOINT w"); err != nil {
+func (w *writer) runInSavepoint(ctx context.Context, op *writeOp, tx *sql.Tx) error {
+	if _, err := tx.Stmt(w.savepoint).Exec(); err != nil {
 		return err
 	}
 	err := op.fn(ctx, tx)
 	if err != nil {
-		if _, rbErr := tx.Exec("ROLLBACK TO w"); rbErr != nil {
+		if _, rbErr := tx.Stmt(w.rollbackTo).Exec(); rbErr != nil {
 			return errors.Join(err, rbErr)
 		}
 	}
-	if _, relErr := tx.Exec("RELEASE w"); relErr != nil && err == nil {
+	if _, relErr := tx.Stmt(w.release).Exec(); relErr != nil && err == nil {
 		return relErr
 	}
 	return err
@@ -168,4 +210,5 @@ func (w *writer) close() {
 	}
 	w.mu.Unlock()
 	w.wg.Wait()
+	w.closeStmts()
 }
