@@ -26,6 +26,7 @@ type serveFlags struct {
 	logFormat, logLevel *string
 	limits              func(cfg *httpapi.Config) error
 	keys                *masterKeyFlags
+	debugListen         *string
 }
 
 // newServeFlags defines the flags of "customerd serve"; the top-level help
@@ -42,6 +43,7 @@ func newServeFlags(getenv func(string) string, stdout, stderr io.Writer) (*flagS
 		metricsListen: fs.String("metrics-listen", "", "serve /metrics on this address (host:port) instead of on --listen"),
 		logFormat:     fs.String("log-format", "auto", "log format: json, text, or auto (text on a terminal, json otherwise)"),
 		logLevel:      fs.String("log-level", "info", "lowest level logged: debug, info, warn or error"),
+		debugListen:   fs.String("debug-listen", "", "loopback address for pprof and write counters (off when empty)"),
 	}
 	f.limits = limitFlags(fs)
 	f.keys = addMasterKeyFlags(fs)
@@ -86,6 +88,13 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	defer store.Close()
+	if *f.debugListen != "" {
+		stopDebug, err := startDebug(*f.debugListen, store, log)
+		if err != nil {
+			return err
+		}
+		defer stopDebug()
+	}
 	if k, ok := store.(interface{ MasterKeyIDs() []string }); ok {
 		// Nodes of one deployment must log the same id here.
 		log.Info("customer data encrypted at rest", "master_key_ids", k.MasterKeyIDs())
