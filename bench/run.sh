@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# Reproduces the results table of BENCHMARKS.md: builds customerd and the
+# load tool, starts a fixed-JSON ceiling server and customerd on fresh SQLite
+# databases (10,000 and 1,000,000 customers), runs every scenario ROUNDS
+# times interleaved with the ceiling, runs the pgbench reference when
+# PostgreSQL answers, and prints medians and ratios. Everything listens on
+# 127.0.0.1 with ports the kernel picks.
+#
+# Knobs (environment): ROUNDS (3), DURATION (10s), WARMUP (2s), C (64),
+# SMALL (10000), BIG (1000000; 0 skips the scale runs), SCENARIOS,
+# PGURL (postgres://postgres@127.0.0.1:5432; empty skips PostgreSQL),
+# OUT (bench/out/DATE). Takes about 12 minutes with the defaults.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-10s}
+WARMUP=${WARMUP:-2s}
+C=${C:-64}
+SMALL=${SMALL:-10000}
+BIG=${BIG:-1000000}
+SCENARIOS=${SCENARIOS:-"get get-ref update mixed create"}
+BIG_SCENARIOS=${BIG_SCENARIOS:-"get update"}
+PGURL=${PGURL-postgres://postgres@127.0.0.1:5432}
+OUT=${OUT:-bench/out/$(date -u +%Y%m%dT%H%M%SZ)}
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
+results=$OUT/results.jsonl
+: >"$results"
+
+work=$(mktemp -d "${BENCH_TMP:-$OUT}/work.XXXXXX")
+pids=()
+pgdbs=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	for d in "${pgdbs[@]}"; do psql "$PGURL/postgres" -qc "DROP DATABASE IF EXISTS $d" >/dev/null 2>&1 || true; done
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+log() { echo "== $*" >&2; }
+
+{
+	echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+	echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo ' (dirty)')"
+	echo "nproc: $(nproc)"
+	echo "memory: $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
+	echo "go: $(go version)"
+	echo "kernel: $(uname -r)"
+	echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+	echo "settings: ROUNDS=$ROUNDS DURATION=$DURATION WARMUP=$WARMUP C=$C SMALL=$SMALL BIG=$BIG"
+} | tee "$OUT/machine.txt" >&2
+
+log "build"
+go build -o "$work/customerd" ./cmd/customerd
+go build -o "$work/customerd-load" ./cmd/customerd-load
+load=$work/customerd-load
+
+# start NAME CMD... starts a server in the background, waits for its
+# "listening" log line and sets $addr and $pid (and $debug when it has one).
+start() {
+	local name=$1
+	shift
+	"$@" 2>"$work/$name.log" &
+	pid=$!
+	pids+=("$pid")
+	for _ in $(seq 100); do
+		addr=$(grep -o '"msg":"listening","addr":"[^"]*"' "$work/$name.log" | sed 's/.*"addr":"//; s/"$//' || true)
+		[ -n "$addr" ] && break
+		kill -0 "$pid" 2>/dev/null || { cat "$work/$name.log" >&2; return 1; }
+		sleep 0.1
+	done
+	[ -n "$addr" ] || { echo "$name did not start" >&2; return 1; }
+	debug=$(grep -o '"msg":"debug listening","addr":"[^"]*"' "$work/$name.log" | sed 's/.*"addr":"//; s/"$//' || true)
+}
+
+stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
+
+start ceiling "$load" ceiling --listen 127.0.0.1:0
+ceiling_addr=$addr ceiling_pid=$pid
+
+# drive LABEL ROUND TARGET SCENARIO CUSTOMERS [extra run flags]
+drive() {
+	local label=$1 round=$2 target=$3 scenario=$4 customers=$5
+	shift 5
+	"$load" run --json --c "$C" --d "$DURATION" --warmup "$WARMUP" --label "$label" --round "$round" \
+		--target "$target" --scenario "$scenario" --customers "$customers" "$@" | tee -a "$results" >&2
+}
+
+# phase LABEL DBURL CUSTOMERS SCENARIOS: seed, serve, and interleave rounds
+# of the ceiling and customerd.
+phase() {
+	local label=$1 db=$2 customers=$3 scenarios=$4
+	log "$label: seed $customers customers"
+	local key
+	key=$("$load" seed --db "$db" --customers "$customers")
+	start "$label" "$work/customerd" serve --listen 127.0.0.1:0 --debug-listen 127.0.0.1:0 --db "$db"
+	local srv_addr=$addr srv_pid=$pid srv_debug=$debug
+	for round in $(seq "$ROUNDS"); do
+		log "$label: round $round/$ROUNDS"
+		drive "$label" "$round" ceiling get "$customers" --addr "$ceiling_addr" --key x --server-pid "$ceiling_pid"
+		for s in $scenarios; do
+			drive "$label" "$round" customerd "$s" "$customers" --addr "$srv_addr" --key "$key" \
+				--server-pid "$srv_pid" --debug-addr "$srv_debug"
+		done
+	done
+	stop "$srv_pid"
+}
+
+phase sqlite-10k "sqlite:$work/small.db" "$SMALL" "$SCENARIOS"
+if [ "$BIG" -gt 0 ]; then
+	phase sqlite-1m "sqlite:$work/big.db" "$BIG" "$BIG_SCENARIOS"
+	rm -f "$work"/big.db*
+fi
+
+if [ -n "$PGURL" ] && psql "$PGURL/postgres" -tAc 'SELECT 1' >/dev/null 2>&1; then
+	pgdb=cdload_pgbench_$$ cddb=cdload_customerd_$$
+	pgdbs=("$pgdb" "$cddb")
+	log "postgres: pgbench reference on database $pgdb"
+	psql "$PGURL/postgres" -qc "CREATE DATABASE $pgdb"
+	psql -q "$PGURL/$pgdb" -v customers="$SMALL" -f bench/pgbench/schema.sql
+	for round in $(seq "$ROUNDS"); do
+		"$load" pgbench --db "$PGURL/$pgdb" --script bench/pgbench/update.sql --customers "$SMALL" \
+			--c "$C" --d "$DURATION" --label postgres-10k --round "$round" | tee -a "$results" >&2
+		drive postgres-10k "$round" ceiling get "$SMALL" --addr "$ceiling_addr" --key x
+	done
+	# customerd on PostgreSQL, in its own database, once this build has the store.
+	psql "$PGURL/postgres" -qc "CREATE DATABASE $cddb"
+	if "$load" seed --db "$PGURL/$cddb" --customers 0 >/dev/null 2>"$work/pgprobe.log"; then
+		log "postgres: customerd"
+		key=$("$load" seed --db "$PGURL/$cddb" --customers "$SMALL")
+		start postgres "$work/customerd" serve --listen 127.0.0.1:0 --db "$PGURL/$cddb"
+		for round in $(seq "$ROUNDS"); do
+			drive postgres-10k "$round" customerd update "$SMALL" --addr "$addr" --key "$key" --server-pid "$pid"
+		done
+		stop "$pid"
+	else
+		log "postgres: customerd has no PostgreSQL store in this build: $(cat "$work/pgprobe.log")"
+	fi
+fi
+
+stop "$ceiling_pid"
+"$load" report "$results" | tee "$OUT/table.md"
+echo "results: $OUT" >&2
