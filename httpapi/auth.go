@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/base64"
 	"strings"
 )
@@ -14,17 +15,24 @@ func basicUsername(header string) (string, bool) {
 		return "", false
 	}
 	enc = strings.TrimSpace(enc)
-	raw, err := base64.StdEncoding.DecodeString(enc)
+	// Decode on the stack: a key with its colon fits, and this runs on every
+	// request. Longer credentials take the allocating path.
+	var buf [96]byte
+	raw := buf[:]
+	if base64.StdEncoding.DecodedLen(len(enc)) > len(buf) {
+		raw = make([]byte, base64.StdEncoding.DecodedLen(len(enc)))
+	}
+	n, err := base64.StdEncoding.Decode(raw, []byte(enc))
 	if err != nil {
 		// Some clients drop the padding.
-		raw, err = base64.RawStdEncoding.DecodeString(strings.TrimRight(enc, "="))
+		n, err = base64.RawStdEncoding.Decode(raw, []byte(strings.TrimRight(enc, "=")))
 		if err != nil {
 			return "", false
 		}
 	}
-	user, _, _ := strings.Cut(string(raw), ":")
-	if user == "" {
+	user, _, _ := bytes.Cut(raw[:n], []byte(":"))
+	if len(user) == 0 {
 		return "", false
 	}
-	return user, true
+	return string(user), true
 }

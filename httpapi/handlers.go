@@ -58,15 +58,17 @@ func (s *Server) getCustomer(req *request, id string) {
 	if !s.authenticate(req) {
 		return
 	}
-	q, err := parseForm(req.r.URL.RawQuery)
-	if err != nil {
-		s.failErr(req, err)
-		return
-	}
-	withToken, err := parseBool(q, optionClientAuthToken)
-	if err != nil {
-		s.failErr(req, err)
-		return
+	withToken := false
+	if raw := req.r.URL.RawQuery; raw != "" { // most gets have no query: skip the map
+		q, err := parseForm(raw)
+		if err != nil {
+			s.failErr(req, err)
+			return
+		}
+		if withToken, err = parseBool(q, optionClientAuthToken); err != nil {
+			s.failErr(req, err)
+			return
+		}
 	}
 	ctx, cancel := requestContext(req.r)
 	defer cancel()

@@ -69,7 +69,14 @@ const pragmas = "&_pragma=busy_timeout(10000)" +
 	"&_pragma=synchronous(FULL)" +
 	"&_pragma=foreign_keys(1)" +
 	"&_pragma=secure_delete(1)" + // freed space is zeroed: no stale plaintext or ciphertext
-	"&_pragma=cache_size(-8192)" // 8 MiB page cache per connection
+	"&_pragma=cache_size(-2048)" // see pageCacheNote
+
+// pageCacheNote: each connection (the writer and every reader) has its own
+// page cache of 2 MiB of pages. The allocator under modernc.org/sqlite
+// rounds each 4 KiB page plus its header up to 8 KiB, so a cache costs about
+// twice its nominal size in RSS. With 8 MiB caches the server's RSS was
+// 100 MiB at a million customers for the same throughput; the OS page cache
+// serves the database's pages either way.
 
 func dsn(path string, extra string) string {
 	r := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23")
