@@ -5,7 +5,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
-.PHONY: run build static test bench docker
+.PHONY: run build static test bench bench-go wrk docker
 
 run:
 	go run ./cmd/customerd serve
@@ -20,8 +20,18 @@ static:
 test:
 	go test -race ./...
 
+# The load benchmarks of BENCHMARKS.md: builds, seeds, drives customerd and
+# a fixed-JSON ceiling on 127.0.0.1 and prints the table (about 12 minutes).
 bench:
+	bash bench/run.sh
+
+# Micro-benchmarks of the hot functions, with allocations.
+bench-go:
 	go test -run '^$$' -bench . -benchmem ./...
+
+# The independent wrk check of BENCHMARKS.md (needs wrk).
+wrk:
+	bash bench/wrk.sh
 
 docker:
 	docker build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) -t customerd:$(VERSION) .

@@ -9,7 +9,9 @@
 # Knobs (environment): ROUNDS (3), DURATION (10s), WARMUP (2s), C (64),
 # SMALL (10000), BIG (1000000; 0 skips the scale runs), SCENARIOS,
 # PGURL (postgres://postgres@127.0.0.1:5432; empty skips PostgreSQL),
-# OUT (bench/out/DATE). Takes about 12 minutes with the defaults.
+# OUT (bench/out/DATE), CUSTOMERD_BIN (a customerd binary to measure instead
+# of building this tree's, e.g. an older commit's for a before/after).
+# Takes about 12 minutes with the defaults.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -53,7 +55,16 @@ log() { echo "== $*" >&2; }
 } | tee "$OUT/machine.txt" >&2
 
 log "build"
-go build -o "$work/customerd" ./cmd/customerd
+if [ -n "${CUSTOMERD_BIN:-}" ]; then
+	cp "$CUSTOMERD_BIN" "$work/customerd"
+else
+	go build -o "$work/customerd" ./cmd/customerd
+fi
+debug_flag=()
+serve_help=$("$work/customerd" serve --help 2>&1 || true)
+if [[ $serve_help == *--debug-listen* ]]; then
+	debug_flag=(--debug-listen 127.0.0.1:0)
+fi
 go build -o "$work/customerd-load" ./cmd/customerd-load
 load=$work/customerd-load
 
@@ -95,14 +106,14 @@ phase() {
 	log "$label: seed $customers customers"
 	local key
 	key=$("$load" seed --db "$db" --customers "$customers")
-	start "$label" "$work/customerd" serve --listen 127.0.0.1:0 --debug-listen 127.0.0.1:0 --db "$db"
+	start "$label" "$work/customerd" serve --listen 127.0.0.1:0 "${debug_flag[@]}" --db "$db"
 	local srv_addr=$addr srv_pid=$pid srv_debug=$debug
 	for round in $(seq "$ROUNDS"); do
 		log "$label: round $round/$ROUNDS"
 		drive "$label" "$round" ceiling get "$customers" --addr "$ceiling_addr" --key x --server-pid "$ceiling_pid"
 		for s in $scenarios; do
 			drive "$label" "$round" customerd "$s" "$customers" --addr "$srv_addr" --key "$key" \
-				--server-pid "$srv_pid" --debug-addr "$srv_debug"
+				--server-pid "$srv_pid" ${srv_debug:+--debug-addr "$srv_debug"}
 		done
 	done
 	stop "$srv_pid"
