@@ -22,13 +22,14 @@ import (
 
 	"customerd"
 	"customerd/loadtest"
+	"customerd/postgres"
 	"customerd/sqlite"
 )
 
 const usage = `customerd-load: load harness for customerd.
 
 Usage:
-  customerd-load seed --db URL [--customers N] [--merchant ID]   seed; prints a fresh API key
+  customerd-load seed --db URL [--customers N] [--merchant ID]   seed (sqlite:PATH or postgres://…); prints a fresh API key
   customerd-load run --addr HOST:PORT --key KEY [flags]          drive a server; prints a result
   customerd-load ceiling [--listen ADDR]                         serve the fixed-JSON ceiling
   customerd-load pgbench --db URL --script FILE [flags]          run the pgbench reference
@@ -82,22 +83,21 @@ func flags(name string, stderr io.Writer) *flag.FlagSet {
 	return fs
 }
 
-// openStore opens the store a --db URL names. PostgreSQL is seeded the same
-// way once its store exists: add its Open here.
+// openStore opens the store a --db URL names, as customerd serve does.
 func openStore(ctx context.Context, dbURL string) (customerd.Store, error) {
 	switch {
 	case strings.HasPrefix(dbURL, "sqlite:"):
 		path := strings.TrimPrefix(strings.TrimPrefix(dbURL, "sqlite:"), "//")
 		return sqlite.Open(ctx, path)
 	case strings.HasPrefix(dbURL, "postgres://"), strings.HasPrefix(dbURL, "postgresql://"):
-		return nil, errors.New("--db: this build has no PostgreSQL store")
+		return postgres.Open(ctx, dbURL, postgres.Options{})
 	}
 	return nil, fmt.Errorf("--db %q: want sqlite:PATH or postgres://…", dbURL)
 }
 
 func runSeed(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flags("seed", stderr)
-	db := fs.String("db", "", "database URL (sqlite:PATH)")
+	db := fs.String("db", "", "database URL: sqlite:PATH or postgres://…")
 	n := fs.Int("customers", 10000, "how many synthetic customers the merchant has afterwards")
 	merchant := fs.String("merchant", "load", "merchant id")
 	batch := fs.Int("batch", 5000, "customers per transaction")
