@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# The independent check of BENCHMARKS.md: wrk (not our own load tool) drives
+# `customerd serve` on SQLite and the fixed-JSON net/http ceiling in the same
+# run, ROUNDS times interleaved, and prints each rate with its ratio to the
+# ceiling of the same round, plus wrk's count of non-2xx responses.
+# Knobs: ROUNDS (3), DURATION (10s), C (64), THREADS (2), CUSTOMERS (10000).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install -y wrk)" >&2; exit 1; }
+
+ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-10s}
+C=${C:-64}
+THREADS=${THREADS:-2}
+CUSTOMERS=${CUSTOMERS:-10000}
+
+work=$(mktemp -d "${BENCH_TMP:-${TMPDIR:-/tmp}}/customerd-wrk.XXXXXX")
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+go build -o "$work/customerd" ./cmd/customerd
+go build -o "$work/customerd-load" ./cmd/customerd-load
+
+start() { # NAME CMD...: sets $addr
+	local name=$1
+	shift
+	"$@" 2>"$work/$name.log" &
+	pids+=("$!")
+	addr=""
+	for _ in $(seq 100); do
+		addr=$(grep -o '"msg":"listening","addr":"[^"]*"' "$work/$name.log" | sed 's/.*"addr":"//; s/"$//' || true)
+		[ -n "$addr" ] && return 0
+		sleep 0.1
+	done
+	cat "$work/$name.log" >&2
+	return 1
+}
+
+key=$("$work/customerd-load" seed --db "sqlite:$work/wrk.db" --customers "$CUSTOMERS" 2>/dev/null)
+"$work/customerd-load" ids --customers "$CUSTOMERS" >"$work/ids.txt"
+auth="Basic $(printf '%s:' "$key" | base64 -w0)"
+start ceiling "$work/customerd-load" ceiling --listen 127.0.0.1:0
+ceiling=$addr
+start customerd "$work/customerd" serve --listen 127.0.0.1:0 --db "sqlite:$work/wrk.db"
+server=$addr
+
+# run NAME URL SCRIPT: prints "NAME RPS NON2XX" and keeps wrk's output.
+run() {
+	local out=$work/$1.$round.txt
+	wrk -t"$THREADS" -c"$C" -d"$DURATION" --latency -s "bench/wrk/$3" "$2" -- "$work/ids.txt" "$auth" >"$out"
+	local rps non2xx
+	rps=$(awk '/^Requests\/sec:/ {print $2}' "$out")
+	non2xx=$(awk '/Non-2xx or 3xx responses:/ {print $NF}' "$out")
+	echo "$1 $rps ${non2xx:-0}"
+	sed 's/^/    /' "$out" >&2
+}
+
+echo "wrk: $(wrk --version 2>&1 | head -1)" >&2
+results=$work/results.txt
+for round in $(seq "$ROUNDS"); do
+	echo "== round $round/$ROUNDS" >&2
+	run ceiling "http://$ceiling" get.lua | tee -a "$results"
+	run get "http://$server" get.lua | tee -a "$results"
+	run update "http://$server" update.lua | tee -a "$results"
+done
+
+echo
+echo "| run | req/s (median of $ROUNDS) | ratio to ceiling (median of per-round) | non-2xx (total) |"
+echo "|---|---:|---:|---:|"
+awk -v rounds="$ROUNDS" '
+	function median(a, n,   i, j, t) {
+		for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
+		return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+	}
+	$1 == "ceiling" { r++; ceil[r] = $2; c[r] = $2 }
+	$1 != "ceiling" { n[$1]++; rps[$1, n[$1]] = $2; ratio[$1, n[$1]] = $2 / ceil[r]; bad[$1] += $3 }
+	END {
+		printf "| ceiling | %.0f | 1.00 | 0 |\n", median(c, r)
+		split("get update", names, " ")
+		for (k = 1; k <= 2; k++) {
+			name = names[k]
+			for (i = 1; i <= n[name]; i++) { x[i] = rps[name, i]; y[i] = ratio[name, i] }
+			printf "| %s | %.0f | %.2f | %d |\n", name, median(x, n[name]), median(y, n[name]), bad[name]
+		}
+	}' "$results"
