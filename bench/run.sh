@@ -138,16 +138,22 @@ if [ -n "$PGURL" ] && psql "$PGURL/postgres" -tAc 'SELECT 1' >/dev/null 2>&1; th
 	done
 	# customerd on PostgreSQL, in its own database, once this build has the store.
 	psql "$PGURL/postgres" -qc "CREATE DATABASE $cddb"
-	if "$load" seed --db "$PGURL/$cddb" --customers 0 >/dev/null 2>"$work/pgprobe.log"; then
+	if key=$("$load" seed --db "$PGURL/$cddb" --customers "$SMALL" 2>"$work/pgprobe.log"); then
 		log "postgres: customerd"
-		key=$("$load" seed --db "$PGURL/$cddb" --customers "$SMALL")
+		# With its default pool (2 connections per CPU), and with one
+		# connection per client as pgbench has.
 		start postgres "$work/customerd" serve --listen 127.0.0.1:0 --db "$PGURL/$cddb"
+		pg_default=$addr pg_default_pid=$pid
+		start postgres-pool "$work/customerd" serve --listen 127.0.0.1:0 --db "$PGURL/$cddb" --db-max-conns "$C"
+		pg_pool=$addr pg_pool_pid=$pid
 		for round in $(seq "$ROUNDS"); do
-			drive postgres-10k "$round" customerd update "$SMALL" --addr "$addr" --key "$key" --server-pid "$pid"
+			drive postgres-10k "$round" customerd update "$SMALL" --addr "$pg_default" --key "$key" --server-pid "$pg_default_pid"
+			drive postgres-10k "$round" "customerd-pool$C" update "$SMALL" --addr "$pg_pool" --key "$key" --server-pid "$pg_pool_pid"
 		done
-		stop "$pid"
+		stop "$pg_default_pid"
+		stop "$pg_pool_pid"
 	else
-		log "postgres: customerd has no PostgreSQL store in this build: $(cat "$work/pgprobe.log")"
+		log "postgres: customerd could not be seeded: $(cat "$work/pgprobe.log")"
 	fi
 fi
 

@@ -81,7 +81,7 @@ func Summarize(results []Result) []Summary {
 			for _, n := range r.Errors {
 				s.Errors += n
 			}
-			if k.target != TargetCustomerd {
+			if !strings.HasPrefix(k.target, TargetCustomerd) { // "customerd" or a variant such as "customerd-pool64"
 				continue
 			}
 			against := TargetCeiling
