@@ -10,7 +10,9 @@
 # SMALL (10000), BIG (1000000; 0 skips the scale runs), SCENARIOS,
 # PGURL (postgres://postgres@127.0.0.1:5432; empty skips PostgreSQL),
 # OUT (bench/out/DATE), CUSTOMERD_BIN (a customerd binary to measure instead
-# of building this tree's, e.g. an older commit's for a before/after).
+# of building this tree's), BEFORE_BIN (an older customerd binary: each
+# SQLite scenario is then also run against it, on a copy of the same
+# database, in the same rounds, as target "customerd-before").
 # Takes about 12 minutes with the defaults.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -106,22 +108,37 @@ phase() {
 	log "$label: seed $customers customers"
 	local key
 	key=$("$load" seed --db "$db" --customers "$customers")
+	local before_addr="" before_pid=""
+	if [ -n "${BEFORE_BIN:-}" ]; then
+		cp "${db#sqlite:}" "${db#sqlite:}.before"
+		start "$label-before" "$BEFORE_BIN" serve --listen 127.0.0.1:0 --db "$db.before"
+		before_addr=$addr before_pid=$pid
+	fi
 	start "$label" "$work/customerd" serve --listen 127.0.0.1:0 "${debug_flag[@]}" --db "$db"
 	local srv_addr=$addr srv_pid=$pid srv_debug=$debug
 	for round in $(seq "$ROUNDS"); do
 		log "$label: round $round/$ROUNDS"
 		drive "$label" "$round" ceiling get "$customers" --addr "$ceiling_addr" --key x --server-pid "$ceiling_pid"
 		for s in $scenarios; do
+			# With a before binary, alternate which goes first so that neither
+			# always runs on the warmer (or busier) half of the round.
+			if [ -n "$before_pid" ] && [ $((round % 2)) -eq 0 ]; then
+				drive "$label" "$round" customerd-before "$s" "$customers" --addr "$before_addr" --key "$key" --server-pid "$before_pid"
+			fi
 			drive "$label" "$round" customerd "$s" "$customers" --addr "$srv_addr" --key "$key" \
 				--server-pid "$srv_pid" ${srv_debug:+--debug-addr "$srv_debug"}
+			if [ -n "$before_pid" ] && [ $((round % 2)) -eq 1 ]; then
+				drive "$label" "$round" customerd-before "$s" "$customers" --addr "$before_addr" --key "$key" --server-pid "$before_pid"
+			fi
 		done
 	done
 	stop "$srv_pid"
+	if [ -n "$before_pid" ]; then stop "$before_pid"; fi
 }
 
-phase sqlite-10k "sqlite:$work/small.db" "$SMALL" "$SCENARIOS"
+phase "sqlite-$SMALL" "sqlite:$work/small.db" "$SMALL" "$SCENARIOS"
 if [ "$BIG" -gt 0 ]; then
-	phase sqlite-1m "sqlite:$work/big.db" "$BIG" "$BIG_SCENARIOS"
+	phase "sqlite-$BIG" "sqlite:$work/big.db" "$BIG" "$BIG_SCENARIOS"
 	rm -f "$work"/big.db*
 fi
 
@@ -133,8 +150,8 @@ if [ -n "$PGURL" ] && psql "$PGURL/postgres" -tAc 'SELECT 1' >/dev/null 2>&1; th
 	psql -q "$PGURL/$pgdb" -v customers="$SMALL" -f bench/pgbench/schema.sql
 	for round in $(seq "$ROUNDS"); do
 		"$load" pgbench --db "$PGURL/$pgdb" --script bench/pgbench/update.sql --customers "$SMALL" \
-			--c "$C" --d "$DURATION" --label postgres-10k --round "$round" | tee -a "$results" >&2
-		drive postgres-10k "$round" ceiling get "$SMALL" --addr "$ceiling_addr" --key x
+			--c "$C" --d "$DURATION" --label "postgres-$SMALL" --round "$round" | tee -a "$results" >&2
+		drive "postgres-$SMALL" "$round" ceiling get "$SMALL" --addr "$ceiling_addr" --key x
 	done
 	# customerd on PostgreSQL, in its own database, once this build has the store.
 	psql "$PGURL/postgres" -qc "CREATE DATABASE $cddb"
@@ -147,8 +164,8 @@ if [ -n "$PGURL" ] && psql "$PGURL/postgres" -tAc 'SELECT 1' >/dev/null 2>&1; th
 		start postgres-pool "$work/customerd" serve --listen 127.0.0.1:0 --db "$PGURL/$cddb" --db-max-conns "$C"
 		pg_pool=$addr pg_pool_pid=$pid
 		for round in $(seq "$ROUNDS"); do
-			drive postgres-10k "$round" customerd update "$SMALL" --addr "$pg_default" --key "$key" --server-pid "$pg_default_pid"
-			drive postgres-10k "$round" "customerd-pool$C" update "$SMALL" --addr "$pg_pool" --key "$key" --server-pid "$pg_pool_pid"
+			drive "postgres-$SMALL" "$round" customerd update "$SMALL" --addr "$pg_default" --key "$key" --server-pid "$pg_default_pid"
+			drive "postgres-$SMALL" "$round" "customerd-pool$C" update "$SMALL" --addr "$pg_pool" --key "$key" --server-pid "$pg_pool_pid"
 		done
 		stop "$pg_default_pid"
 		stop "$pg_pool_pid"

@@ -85,7 +85,7 @@ func Summarize(results []Result) []Summary {
 				continue
 			}
 			against := TargetCeiling
-			if k.scenario == ScenarioUpdate && strings.HasPrefix(k.label, "postgres") {
+			if k.scenario == ScenarioUpdate && strings.HasPrefix(k.label, "postgres") { // the pgbench reference
 				against = TargetPgbench
 			}
 			if c, ok := ref[[3]string{against, r.Label, fmt.Sprint(r.Round)}]; ok && c > 0 {
