@@ -91,25 +91,32 @@ func BenchmarkServe(b *testing.B) {
 	auth := "Basic " + base64.StdEncoding.EncodeToString([]byte(key+":"))
 	srv := New(Config{Store: store})
 	run := func(b *testing.B, method, target, body string) {
-		req, err := http.NewRequest(method, "http://customerd"+target, nil)
-		if err != nil {
-			b.Fatal(err)
-		}
-		req.Header.Set("Authorization", auth)
-		if body != "" {
-			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		}
-		w := &discardWriter{}
-		b.ReportAllocs()
-		for b.Loop() {
-			req.Body = io.NopCloser(strings.NewReader(body))
-			w.h = http.Header{}
-			srv.ServeHTTP(w, req)
-		}
+		runOn(b, srv, auth, method, target, body)
 	}
 	b.Run("get", func(b *testing.B) { run(b, "GET", "/customers/"+c.ID, "") })
+	b.Run("get/no-key-cache", func(b *testing.B) {
+		runOn(b, New(Config{Store: store, KeyCacheTTL: -1}), auth, "GET", "/customers/"+c.ID, "")
+	})
 	b.Run("get-ref", func(b *testing.B) { run(b, "GET", "/customers/"+c.ObjectReferenceID, "") })
 	b.Run("update", func(b *testing.B) {
 		run(b, "POST", "/customers/"+c.ID, "mobile_number=9876543210&first_name=Load123")
 	})
+}
+
+func runOn(b *testing.B, srv *Server, auth, method, target, body string) {
+	req, err := http.NewRequest(method, "http://customerd"+target, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	req.Header.Set("Authorization", auth)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	w := &discardWriter{}
+	b.ReportAllocs()
+	for b.Loop() {
+		req.Body = io.NopCloser(strings.NewReader(body))
+		w.h = http.Header{}
+		srv.ServeHTTP(w, req)
+	}
 }
