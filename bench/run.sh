@@ -111,6 +111,7 @@ phase() {
 	local before_addr="" before_pid=""
 	if [ -n "${BEFORE_BIN:-}" ]; then
 		cp "${db#sqlite:}" "${db#sqlite:}.before"
+		if [ -f "${db#sqlite:}.key" ]; then cp "${db#sqlite:}.key" "${db#sqlite:}.before.key"; fi
 		start "$label-before" "$BEFORE_BIN" serve --listen 127.0.0.1:0 --db "$db.before"
 		before_addr=$addr before_pid=$pid
 	fi
@@ -155,13 +156,17 @@ if [ -n "$PGURL" ] && psql "$PGURL/postgres" -tAc 'SELECT 1' >/dev/null 2>&1; th
 	done
 	# customerd on PostgreSQL, in its own database, once this build has the store.
 	psql "$PGURL/postgres" -qc "CREATE DATABASE $cddb"
-	if key=$("$load" seed --db "$PGURL/$cddb" --customers "$SMALL" 2>"$work/pgprobe.log"); then
+	# customerd encrypts customer data; on PostgreSQL the master key is given.
+	"$work/customerd" master-key generate --out "$work/master.key" >/dev/null 2>&1 || true
+	mk=()
+	if [ -f "$work/master.key" ]; then mk=(--master-key-file "$work/master.key"); fi
+	if key=$("$load" seed --db "$PGURL/$cddb" --customers "$SMALL" "${mk[@]}" 2>"$work/pgprobe.log"); then
 		log "postgres: customerd"
 		# With its default pool (2 connections per CPU), and with one
 		# connection per client as pgbench has.
-		start postgres "$work/customerd" serve --listen 127.0.0.1:0 --db "$PGURL/$cddb"
+		start postgres "$work/customerd" serve --listen 127.0.0.1:0 --db "$PGURL/$cddb" "${mk[@]}"
 		pg_default=$addr pg_default_pid=$pid
-		start postgres-pool "$work/customerd" serve --listen 127.0.0.1:0 --db "$PGURL/$cddb" --db-max-conns "$C"
+		start postgres-pool "$work/customerd" serve --listen 127.0.0.1:0 --db "$PGURL/$cddb" --db-max-conns "$C" "${mk[@]}"
 		pg_pool=$addr pg_pool_pid=$pid
 		for round in $(seq "$ROUNDS"); do
 			drive "postgres-$SMALL" "$round" customerd update "$SMALL" --addr "$pg_default" --key "$key" --server-pid "$pg_default_pid"

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"customerd"
+	"customerd/fieldcrypt"
 	"customerd/loadtest"
 	"customerd/postgres"
 	"customerd/sqlite"
@@ -29,7 +30,7 @@ import (
 const usage = `customerd-load: load harness for customerd.
 
 Usage:
-  customerd-load seed --db URL [--customers N] [--merchant ID]   seed (sqlite:PATH or postgres://…); prints a fresh API key
+  customerd-load seed --db URL [--customers N] [--master-key-file F]  seed; prints a fresh API key
   customerd-load run --addr HOST:PORT --key KEY [flags]          drive a server; prints a result
   customerd-load ceiling [--listen ADDR]                         serve the fixed-JSON ceiling
   customerd-load pgbench --db URL --script FILE [flags]          run the pgbench reference
@@ -83,14 +84,38 @@ func flags(name string, stderr io.Writer) *flag.FlagSet {
 	return fs
 }
 
-// openStore opens the store a --db URL names, as customerd serve does.
-func openStore(ctx context.Context, dbURL string) (customerd.Store, error) {
+// openStore opens the store a --db URL names, as customerd serve does, with
+// the master key from masterKeyFile or $CUSTOMERD_MASTER_KEY (SQLite without
+// one uses, or creates, the key file beside the database, as serve does).
+func openStore(ctx context.Context, dbURL, masterKeyFile string) (customerd.Store, error) {
+	var vault *fieldcrypt.Vault
+	var key *fieldcrypt.MasterKey
+	var err error
+	switch env := os.Getenv("CUSTOMERD_MASTER_KEY"); {
+	case masterKeyFile != "":
+		key, err = fieldcrypt.ReadMasterKeyFile(masterKeyFile)
+	case env != "":
+		key, err = fieldcrypt.ParseMasterKey([]byte(env))
+	}
+	if err != nil {
+		return nil, err
+	}
+	if key != nil {
+		vault = fieldcrypt.NewVault(key)
+	}
 	switch {
 	case strings.HasPrefix(dbURL, "sqlite:"):
 		path := strings.TrimPrefix(strings.TrimPrefix(dbURL, "sqlite:"), "//")
-		return sqlite.Open(ctx, path)
+		var opts []sqlite.Option
+		if vault != nil {
+			opts = append(opts, sqlite.WithVault(vault))
+		}
+		return sqlite.Open(ctx, path, opts...)
 	case strings.HasPrefix(dbURL, "postgres://"), strings.HasPrefix(dbURL, "postgresql://"):
-		return postgres.Open(ctx, dbURL, postgres.Options{})
+		if vault == nil {
+			return nil, errors.New("PostgreSQL needs the master key: give --master-key-file or CUSTOMERD_MASTER_KEY")
+		}
+		return postgres.Open(ctx, dbURL, postgres.Options{Vault: vault})
 	}
 	return nil, fmt.Errorf("--db %q: want sqlite:PATH or postgres://…", dbURL)
 }
@@ -101,10 +126,11 @@ func runSeed(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	n := fs.Int("customers", 10000, "how many synthetic customers the merchant has afterwards")
 	merchant := fs.String("merchant", "load", "merchant id")
 	batch := fs.Int("batch", 5000, "customers per transaction")
+	keyFile := fs.String("master-key-file", "", "master key, as for customerd serve (or set CUSTOMERD_MASTER_KEY)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	store, err := openStore(ctx, *db)
+	store, err := openStore(ctx, *db, *keyFile)
 	if err != nil {
 		return err
 	}
