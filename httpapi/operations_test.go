@@ -84,3 +84,27 @@ func TestMetricsOnThePublicPortOnlyWhenConfigured(t *testing.T) {
 	b := newTestAPIWith(t, func(c *httpapi.Config) { c.Metrics = m })
 	wantBody(t, b.do("GET", "/metrics", "", noAuth()), bodyRouteNotFound)
 }
+
+func TestMetricsCountRateLimitRejectionsByLimiter(t *testing.T) {
+	m := metrics.New()
+	a := newTestAPIWith(t, func(c *httpapi.Config) {
+		c.Metrics, c.MetricsHandler = m, m.Handler()
+		c.RateLimit, c.RateBurst = 1, 1 // the test clock stands still: no refill
+		c.AuthFailures = 1
+	})
+	wantStatus(t, a.do("GET", "/customers/x", ""), 404)
+	wantStatus(t, a.do("GET", "/customers/x", ""), 429)
+	bad := basicAuth("cdk_0000000000000000000000000000000000000000")
+	wantStatus(t, a.do("GET", "/customers/x", "", bad, breaksContract()), 401)
+	wantStatus(t, a.do("GET", "/customers/x", "", bad, breaksContract()), 429)
+	text := string(a.do("GET", "/metrics", "", noAuth()).body)
+	for _, line := range []string{
+		`customerd_rate_limited_total{limiter="api_key"} 1`,
+		`customerd_rate_limited_total{limiter="auth_failures"} 1`,
+		`customerd_auth_failures_total{reason="invalid_key"} 1`,
+	} {
+		if !strings.Contains(text, "\n"+line+"\n") {
+			t.Errorf("missing %q", line)
+		}
+	}
+}
