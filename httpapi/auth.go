@@ -17,10 +17,12 @@ func basicUsername(header string) (string, bool) {
 	enc = strings.TrimSpace(enc)
 	// Decode on the stack: a key with its colon fits, and this runs on every
 	// request. Longer credentials take the allocating path.
+	// Size for the unpadded fallback too: RawStdEncoding needs up to two
+	// bytes more than StdEncoding for the same input.
 	var buf [96]byte
 	raw := buf[:]
-	if base64.StdEncoding.DecodedLen(len(enc)) > len(buf) {
-		raw = make([]byte, base64.StdEncoding.DecodedLen(len(enc)))
+	if need := base64.RawStdEncoding.DecodedLen(len(enc)); need > len(buf) {
+		raw = make([]byte, need)
 	}
 	n, err := base64.StdEncoding.Decode(raw, []byte(enc))
 	if err != nil {
