@@ -26,6 +26,9 @@ type Config struct {
 	Store  customerd.Store
 	Logger *slog.Logger     // nil discards logs
 	Now    func() time.Time // nil means time.Now
+	// AccessLogger writes the one record per request; nil means Logger.
+	// It may buffer (see cmd/customerd's logBuffer); Logger should not.
+	AccessLogger *slog.Logger
 
 	// RateLimit is how many requests per second one API key may make on
 	// average, and RateBurst how many it may make at once. Over the limit
@@ -63,6 +66,7 @@ type Server struct {
 	store          customerd.Store
 	keys           customerd.MerchantStore // the store, or a cache in front of it for Authenticate
 	log            *slog.Logger
+	accessLog      *slog.Logger
 	now            func() time.Time
 	metrics        *metrics.Metrics
 	metricsHandler http.Handler
@@ -84,6 +88,10 @@ func New(cfg Config) *Server {
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
+	}
+	s.accessLog = cfg.AccessLogger
+	if s.accessLog == nil {
+		s.accessLog = s.log
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -136,7 +144,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		elapsed := time.Since(start)
 		s.metrics.ObserveRequest(req.route, r.Method, req.status, elapsed)
-		s.log.Info("request", "request_id", req.requestID, "merchant_id", req.merchantID,
+		s.accessLog.Info("request", "request_id", req.requestID, "merchant_id", req.merchantID,
 			"method", r.Method, "route", req.route, "status", req.status, "bytes", req.bytes,
 			"duration_ms", float64(elapsed.Microseconds())/1000)
 	}()
