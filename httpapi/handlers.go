@@ -43,8 +43,7 @@ func (s *Server) createCustomer(req *request, _ string) {
 		s.failErr(req, err)
 		return
 	}
-	ctx, cancel := requestContext(req.r)
-	defer cancel()
+	ctx := req.storeContext()
 	if err := s.store.CreateCustomer(ctx, c); err != nil {
 		s.failErr(req, err)
 		return
@@ -70,8 +69,7 @@ func (s *Server) getCustomer(req *request, id string) {
 			return
 		}
 	}
-	ctx, cancel := requestContext(req.r)
-	defer cancel()
+	ctx := req.storeContext()
 	c, err := s.store.FindCustomer(ctx, req.merchantID, id)
 	if err != nil {
 		s.failErr(req, err)
@@ -101,8 +99,7 @@ func (s *Server) updateCustomer(req *request, id string) {
 		s.failErr(req, err)
 		return
 	}
-	ctx, cancel := requestContext(req.r)
-	defer cancel()
+	ctx := req.storeContext()
 	c, err := s.store.UpdateCustomer(ctx, req.merchantID, id, patch, s.now())
 	if err != nil {
 		s.failErr(req, err)

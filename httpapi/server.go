@@ -116,6 +116,19 @@ type request struct {
 	merchantID string
 	status     int
 	bytes      int
+
+	ctx    context.Context // see storeContext; nil until first needed
+	cancel context.CancelFunc
+}
+
+// storeContext returns the context that bounds the store calls of the
+// request (authentication and the handler's call share one deadline of
+// storeTimeout). ServeHTTP cancels it when the request is done.
+func (req *request) storeContext() context.Context {
+	if req.ctx == nil {
+		req.ctx, req.cancel = context.WithTimeout(req.r.Context(), storeTimeout)
+	}
+	return req.ctx
 }
 
 // ServeHTTP implements http.Handler.
@@ -141,6 +154,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if req.status == 0 {
 				s.fail(req, errInternal)
 			}
+		}
+		if req.cancel != nil {
+			req.cancel()
 		}
 		elapsed := time.Since(start)
 		s.metrics.ObserveRequest(req.route, r.Method, req.status, elapsed)
@@ -194,9 +210,7 @@ func (s *Server) authenticate(req *request) bool {
 		s.reject401(req)
 		return false
 	}
-	ctx, cancel := requestContext(req.r)
-	merchantID, err := customerd.Authenticate(ctx, s.keys, key)
-	cancel()
+	merchantID, err := customerd.Authenticate(req.storeContext(), s.keys, key)
 	if err != nil {
 		if customerd.ErrorCode(err) != customerd.EUNAUTHORIZED {
 			s.failErr(req, err)
@@ -305,13 +319,8 @@ func newID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// storeTimeout bounds the database calls of one request. It is shorter than
-// the HTTP server's WriteTimeout, so that a stuck database still gets a 5xx
-// answer written rather than a cut connection.
+// storeTimeout bounds the database calls of one request, all of them
+// together. It is shorter than the HTTP server's WriteTimeout, so that a
+// stuck database still gets a 5xx answer written rather than a cut
+// connection.
 const storeTimeout = 10 * time.Second
-
-// requestContext bounds the store calls of one request. Every store call of
-// the handlers goes through it.
-func requestContext(r *http.Request) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(r.Context(), storeTimeout)
-}
