@@ -470,46 +470,64 @@ func (s *Store) UpdateCustomer(ctx context.Context, merchantID, idOrRef string, 
 			return err
 		}
 		// The customer id is part of every field's associated data, so it
-		// is resolved before sealing.
+		// must be known before sealing. Something shaped like an id is
+		// first tried as one by the update itself, which matches no row
+		// when there is no such id: the common case costs no separate
+		// lookup, and a reference that looks like an id is resolved below
+		// as before.
+		if looksLikeID(idOrRef) {
+			out, err = s.updateInTx(ctx, tx, ring, merchantID, idOrRef, p, now)
+			if customerd.ErrorCode(err) != customerd.ENOTFOUND {
+				return err
+			}
+		}
 		id, err := s.resolveForWrite(ctx, tx, ring, merchantID, idOrRef)
 		if err != nil {
 			return err
 		}
-		sealed := func(field string, v customerd.Value) (any, error) {
-			if !v.Set {
-				return nil, nil
-			}
-			b, err := ring.SealField(id, field, v.Value)
-			return nullable(b), err
-		}
-		var mobile, email, first, last any
-		for _, f := range []struct {
-			field string
-			v     customerd.Value
-			dst   *any
-		}{
-			{customerd.FieldMobileNumber, p.MobileNumber, &mobile},
-			{customerd.FieldEmailAddress, p.EmailAddress, &email},
-			{customerd.FieldFirstName, p.FirstName, &first},
-			{customerd.FieldLastName, p.LastName, &last},
-		} {
-			if *f.dst, err = sealed(f.field, f.v); err != nil {
-				return err
-			}
-		}
-		out, err = s.readCustomer(ctx, txReader{tx}, tx.StmtContext(ctx, s.updateCustomer).QueryRowContext(ctx,
-			p.MobileNumber.Set, mobile,
-			p.MobileCountryCode.Set, p.MobileCountryCode.Value,
-			p.EmailAddress.Set, email,
-			p.FirstName.Set, first,
-			p.LastName.Set, last,
-			customerd.Timestamp(now).Unix(), merchantID, id))
+		out, err = s.updateInTx(ctx, tx, ring, merchantID, id, p, now)
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
+}
+
+// updateInTx applies p to the customer id of merchantID in the write
+// transaction tx and returns the customer as updated; ErrNotFound when there
+// is no such row, in which case nothing was written.
+func (s *Store) updateInTx(ctx context.Context, tx *sql.Tx, ring *fieldcrypt.Keyring, merchantID, id string, p customerd.Patch, now time.Time) (*customerd.Customer, error) {
+	sealed := func(field string, v customerd.Value) (any, error) {
+		if !v.Set {
+			return nil, nil
+		}
+		b, err := ring.SealField(id, field, v.Value)
+		return nullable(b), err
+	}
+	var mobile, email, first, last any
+	var err error
+	for _, f := range []struct {
+		field string
+		v     customerd.Value
+		dst   *any
+	}{
+		{customerd.FieldMobileNumber, p.MobileNumber, &mobile},
+		{customerd.FieldEmailAddress, p.EmailAddress, &email},
+		{customerd.FieldFirstName, p.FirstName, &first},
+		{customerd.FieldLastName, p.LastName, &last},
+	} {
+		if *f.dst, err = sealed(f.field, f.v); err != nil {
+			return nil, err
+		}
+	}
+	return s.readCustomer(ctx, txReader{tx}, tx.StmtContext(ctx, s.updateCustomer).QueryRowContext(ctx,
+		p.MobileNumber.Set, mobile,
+		p.MobileCountryCode.Set, p.MobileCountryCode.Value,
+		p.EmailAddress.Set, email,
+		p.FirstName.Set, first,
+		p.LastName.Set, last,
+		customerd.Timestamp(now).Unix(), merchantID, id))
 }
 
 // mapConstraint turns unique violations into customerd.ErrConflict.

@@ -172,6 +172,16 @@ func testIDBeforeReference(t *testing.T, s customerd.Store) {
 	if err != nil || got.LastName != "" {
 		t.Fatalf("a was changed: %+v %v", got, err)
 	}
+	// A reference shaped like an id that no customer has is still found as
+	// a reference.
+	idLike := mustCreate(t, s, "m1", "cst_zzzzzzzzzzzzzzzz")
+	got, err = s.UpdateCustomer(ctx, "m1", "cst_zzzzzzzzzzzzzzzz", customerd.Patch{LastName: customerd.Present("Z")}, T0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.ID != idLike.ID || got.LastName != "Z" {
+		t.Fatalf("update by an id-shaped reference went to %s (last name %q), want %s", got.ID, got.LastName, idLike.ID)
+	}
 }
 
 func testExactLookup(t *testing.T, s customerd.Store) {
