@@ -26,9 +26,6 @@ type Config struct {
 	Store  customerd.Store
 	Logger *slog.Logger     // nil discards logs
 	Now    func() time.Time // nil means time.Now
-	// AccessLogger writes the one record per request; nil means Logger.
-	// It may buffer (see cmd/customerd's logBuffer); Logger should not.
-	AccessLogger *slog.Logger
 
 	// RateLimit is how many requests per second one API key may make on
 	// average, and RateBurst how many it may make at once. Over the limit
@@ -66,7 +63,6 @@ type Server struct {
 	store          customerd.Store
 	keys           customerd.MerchantStore // the store, or a cache in front of it for Authenticate
 	log            *slog.Logger
-	accessLog      *slog.Logger
 	now            func() time.Time
 	metrics        *metrics.Metrics
 	metricsHandler http.Handler
@@ -88,10 +84,6 @@ func New(cfg Config) *Server {
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
-	}
-	s.accessLog = cfg.AccessLogger
-	if s.accessLog == nil {
-		s.accessLog = s.log
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -162,7 +154,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.metrics.ObserveRequest(req.route, r.Method, req.status, elapsed)
 		// Typed attributes: the record is the same as with key-value
 		// arguments, without boxing each value.
-		s.accessLog.LogAttrs(r.Context(), slog.LevelInfo, "request", slog.String("request_id", req.requestID),
+		s.log.LogAttrs(r.Context(), slog.LevelInfo, "request", slog.String("request_id", req.requestID),
 			slog.String("merchant_id", req.merchantID), slog.String("method", r.Method), slog.String("route", req.route),
 			slog.Int("status", req.status), slog.Int("bytes", req.bytes),
 			slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000))

@@ -20,24 +20,19 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, bool, error) {
 		return nil, false, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
 	}
 	opts := &slog.HandlerOptions{Level: lvl}
-	switch resolveLogFormat(w, format) {
+	if format == "auto" {
+		format = "json"
+		if isTerminal(w) {
+			format = "text"
+		}
+	}
+	switch format {
 	case "json":
 		return slog.New(slog.NewJSONHandler(w, opts)), true, nil
 	case "text":
 		return slog.New(slog.NewTextHandler(w, opts)), false, nil
 	}
 	return nil, false, fmt.Errorf("--log-format %q: want json, text or auto", format)
-}
-
-// resolveLogFormat turns "auto" into json or text for the output w.
-func resolveLogFormat(w io.Writer, format string) string {
-	if format != "auto" {
-		return format
-	}
-	if isTerminal(w) {
-		return "text"
-	}
-	return "json"
 }
 
 func isTerminal(w io.Writer) bool {

@@ -70,17 +70,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err := f.limits(&apiCfg); err != nil {
 		return err
 	}
-	// Every record goes through one buffer, so that their order is kept;
-	// only the access log's records wait in it (see logBuffer).
-	format := resolveLogFormat(stderr, *f.logFormat)
-	logOut := newLogBuffer(stderr, accessLogFlushDelay)
-	defer logOut.Close()
-	stderr = logOut.Direct()
-	log, jsonLogs, err := newLogger(stderr, format, *f.logLevel)
-	if err != nil {
-		return err
-	}
-	accessLog, _, err := newLogger(logOut, format, *f.logLevel)
+	log, jsonLogs, err := newLogger(stderr, *f.logFormat, *f.logLevel)
 	if err != nil {
 		return err
 	}
@@ -141,7 +131,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 
-	apiCfg.Store, apiCfg.Logger, apiCfg.AccessLogger = store, log, accessLog
+	apiCfg.Store, apiCfg.Logger = store, log
 	// A client that sends its headers slowly is cut off after
 	// ReadHeaderTimeout. WriteTimeout exceeds the handlers' 10 s database
 	// deadline, so a stuck database still gets its 5xx written.
