@@ -142,6 +142,7 @@ func (s *Server) readBody(req *request) (params, bool) {
 		}
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(req.w, req.r.Body, maxBodyBytes))
+	req.restartStoreDeadline()
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {

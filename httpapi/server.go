@@ -123,6 +123,16 @@ func (req *request) storeContext() context.Context {
 	return req.ctx
 }
 
+// restartStoreDeadline starts the store deadline afresh at the next
+// storeContext: reading a slow client's body must not eat the time the
+// database calls after it are given.
+func (req *request) restartStoreDeadline() {
+	if req.cancel != nil {
+		req.cancel()
+		req.ctx, req.cancel = nil, nil
+	}
+}
+
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
