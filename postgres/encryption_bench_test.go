@@ -2,10 +2,7 @@ package postgres_test
 
 import (
 	"context"
-	"crypto/sha256"
 	"fmt"
-	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -14,21 +11,6 @@ import (
 	"customerd/postgres/pgtest"
 	"customerd/storetest"
 )
-
-// cpuTime returns the CPU time this process has used, user and system.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// reportCPU adds this process's CPU time per operation (the server's is not
-// counted) to b's results.
-func reportCPU(b *testing.B, start time.Duration) {
-	b.ReportMetric(float64(cpuTime()-start)/float64(b.N), "cpu-ns/op")
-}
 
 // BenchmarkCustomerPaths measures the store calls the API makes against a
 // PostgreSQL schema of its own. Without the Vault option it runs against the
@@ -40,35 +22,9 @@ func BenchmarkCustomerPaths(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer s.Close()
-	storetest.MustMerchant(b, s, "m1")
-	var seq atomic.Int64
-	newCustomer := func() *customerd.Customer {
-		// References in random order, as real ones (emails) arrive: a
-		// sequential reference would flatter the plaintext index.
-		n := sha256.Sum256(fmt.Append(nil, seq.Add(1)))
-		email := fmt.Sprintf("c%x@example.com", n[:8])
-		c, err := customerd.NewCustomer("m1", customerd.CreateRequest{
-			ObjectReferenceID: customerd.Present(email),
-			MobileNumber:      customerd.Present("99887766"),
-			EmailAddress:      customerd.Present(email),
-			FirstName:         customerd.Present("Jon"),
-			LastName:          customerd.Present("Snow"),
-		}, time.Now())
-		if err != nil {
-			b.Fatal(err)
-		}
-		return c
-	}
-	var existing []*customerd.Customer
-	for range 500 {
-		c := newCustomer()
-		if err := s.CreateCustomer(bg, c); err != nil {
-			b.Fatal(err)
-		}
-		existing = append(existing, c)
-	}
+	newCustomer, existing := storetest.BenchCustomers(b, s, 500)
 	b.Run("create", func(b *testing.B) {
-		defer reportCPU(b, cpuTime())
+		defer storetest.ReportCPU(b, storetest.CPUTime())
 		for b.Loop() {
 			if err := s.CreateCustomer(bg, newCustomer()); err != nil {
 				b.Fatal(err)
@@ -76,7 +32,7 @@ func BenchmarkCustomerPaths(b *testing.B) {
 		}
 	})
 	b.Run("get by id", func(b *testing.B) {
-		defer reportCPU(b, cpuTime())
+		defer storetest.ReportCPU(b, storetest.CPUTime())
 		i := 0
 		for b.Loop() {
 			if _, err := s.FindCustomer(bg, "m1", existing[i%len(existing)].ID); err != nil {
@@ -86,7 +42,7 @@ func BenchmarkCustomerPaths(b *testing.B) {
 		}
 	})
 	b.Run("get by reference", func(b *testing.B) {
-		defer reportCPU(b, cpuTime())
+		defer storetest.ReportCPU(b, storetest.CPUTime())
 		i := 0
 		for b.Loop() {
 			if _, err := s.FindCustomer(bg, "m1", existing[i%len(existing)].ObjectReferenceID); err != nil {
@@ -96,7 +52,7 @@ func BenchmarkCustomerPaths(b *testing.B) {
 		}
 	})
 	b.Run("update two fields, by id", func(b *testing.B) {
-		defer reportCPU(b, cpuTime())
+		defer storetest.ReportCPU(b, storetest.CPUTime())
 		i := 0
 		for b.Loop() {
 			p := customerd.Patch{FirstName: customerd.Present(fmt.Sprintf("Jon%d", i)), MobileNumber: customerd.Present("12345")}
@@ -107,7 +63,7 @@ func BenchmarkCustomerPaths(b *testing.B) {
 		}
 	})
 	b.Run("update two fields, by reference", func(b *testing.B) {
-		defer reportCPU(b, cpuTime())
+		defer storetest.ReportCPU(b, storetest.CPUTime())
 		i := 0
 		for b.Loop() {
 			p := customerd.Patch{FirstName: customerd.Present(fmt.Sprintf("Jon%d", i)), MobileNumber: customerd.Present("12345")}
