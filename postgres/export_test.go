@@ -46,6 +46,6 @@ func Migrations() []string {
 // NoBackground returns opts for a store that leaves the encryption of old
 // rows to other nodes, so that tests can look at a database mid-migration.
 func NoBackground(opts Options) Options {
-	opts.noBackground = true
+	opts.NoBackground = true
 	return opts
 }

@@ -64,8 +64,10 @@ type Options struct {
 	// OnBackgroundError hears why the background encryption of rows left
 	// in plaintext by earlier versions stopped; it resumes on the next Open.
 	OnBackgroundError func(error)
-
-	noBackground bool // tests: leave the background work to other nodes
+	// NoBackground leaves the background work (encrypting plaintext rows,
+	// finishing a data-key rotation) to other processes: short-lived
+	// commands set it.
+	NoBackground bool
 }
 
 // Store implements customerd.Store on a PostgreSQL database.
@@ -119,7 +121,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	}
 	bg, cancel := context.WithCancel(context.Background())
 	s.stopBackground = cancel
-	if !opts.noBackground {
+	if !opts.NoBackground {
 		s.background.Add(1)
 		go func() {
 			defer s.background.Done()

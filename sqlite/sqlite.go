@@ -94,6 +94,12 @@ type options struct {
 	onBackgroundError func(error)
 }
 
+// NoBackground keeps Open from starting the background work (encrypting
+// rows left in plaintext by earlier versions, finishing a data-key
+// rotation). Short-lived commands use it: the server does that work, and a
+// command's own copy would race with what the command itself does.
+func NoBackground() Option { return func(o *options) { o.noBackground = true } }
+
 // WithVault makes the store encrypt with the vault's master keys. Without
 // it, Open uses the key file beside the database (see Open).
 func WithVault(v *fieldcrypt.Vault) Option { return func(o *options) { o.vault = v } }

@@ -83,7 +83,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if *maxConns < 1 {
 		return fmt.Errorf("--db-max-conns %d: want at least 1", *maxConns)
 	}
-	store, err := openStoreWith(ctx, *db, keys, logWriter{log}, storeOptions{maxConns: *maxConns})
+	store, err := openStoreWith(ctx, *db, keys, logWriter{log}, storeOptions{maxConns: *maxConns, background: true})
 	if err != nil {
 		return err
 	}

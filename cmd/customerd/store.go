@@ -32,6 +32,10 @@ func (w logWriter) Write(p []byte) (int, error) {
 // storeOptions tune the stores that have something to tune.
 type storeOptions struct {
 	maxConns int // PostgreSQL connection pool size; 0 keeps the default
+	// background runs the store's background work: encrypting rows left in
+	// plaintext and finishing data-key rotations. Only serve, which runs
+	// long enough to finish it, asks for it.
+	background bool
 }
 
 // openStore opens the store a --db URL names, with the master key the flags
@@ -53,6 +57,7 @@ func openStoreWith(ctx context.Context, dbURL string, keys *masterKeyFlags, warn
 			return nil, fmt.Errorf("PostgreSQL needs the master key that encrypts customer data: give --master-key-file or %s (every node the same key)", masterKeyEnv)
 		}
 		return postgres.Open(ctx, dbURL, postgres.Options{MaxConns: opts.maxConns, Vault: vault,
+			NoBackground:      !opts.background,
 			OnBackgroundError: func(err error) { fmt.Fprintln(warn, backgroundWarning, err) }})
 	case strings.HasPrefix(dbURL, "sqlite:"):
 		path := sqlitePath(dbURL)
@@ -60,6 +65,9 @@ func openStoreWith(ctx context.Context, dbURL string, keys *masterKeyFlags, warn
 			return nil, fmt.Errorf("--db %q: no file path after sqlite:", dbURL)
 		}
 		sopts := []sqlite.Option{sqlite.OnBackgroundError(func(err error) { fmt.Fprintln(warn, backgroundWarning, err) })}
+		if !opts.background {
+			sopts = append(sopts, sqlite.NoBackground())
+		}
 		if vault != nil {
 			sopts = append(sopts, sqlite.WithVault(vault))
 		} else {
