@@ -21,6 +21,7 @@ import (
 
 	"customerd"
 	"customerd/fieldcrypt"
+	"customerd/sqlite/internal/rawsqlite"
 
 	sqlite3 "modernc.org/sqlite"
 	sqlite3lib "modernc.org/sqlite/lib"
@@ -31,6 +32,7 @@ type Store struct {
 	path   string
 	wdb    *sql.DB // the single writer connection
 	rdb    *sql.DB // read-only pool
+	fast   *rawsqlite.Pool
 	writer *writer
 
 	findByID  *sql.Stmt
@@ -179,6 +181,11 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	rdb.SetConnMaxLifetime(0)
 
 	s := &Store{path: path, wdb: wdb, rdb: rdb, vault: vault, onBackgroundError: o.onBackgroundError}
+	// The reads of every GET bypass database/sql: see package rawsqlite.
+	if s.fast, err = openFastReads(path, readers); err != nil {
+		s.closeDBs()
+		return nil, err
+	}
 	if err := s.checkPlaintext(ctx); err != nil {
 		s.closeDBs()
 		return nil, err
@@ -247,6 +254,9 @@ func (s *Store) closeDBs() {
 		if st != nil {
 			st.Close()
 		}
+	}
+	if s.fast != nil {
+		s.fast.Close()
 	}
 	if s.rdb != nil {
 		s.rdb.Close()
@@ -343,7 +353,7 @@ func (s *Store) FindCustomer(ctx context.Context, merchantID, idOrRef string) (*
 			return c, err
 		}
 	}
-	return s.findCustomer(ctx, poolReader{s}, merchantID, idOrRef, false)
+	return s.findFast(ctx, merchantID, idOrRef)
 }
 
 // findCustomer looks for an id match first, then a reference match, in the

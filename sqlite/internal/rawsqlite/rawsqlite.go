@@ -1,0 +1,349 @@
+// Package rawsqlite runs prepared read-only point queries on SQLite through
+// the C API of modernc.org/sqlite/lib, without database/sql.
+//
+// It exists for the two reads on the request path of every GET (a customer
+// by id and by reference): through database/sql and the driver, each query
+// pays for a pooled statement, a goroutine that watches the context, the
+// result's column names turned into strings, a C allocation per bound
+// argument and one Go value per column. Here a connection is taken from a
+// fixed pool, its statement prepared once is bound from a C buffer owned by
+// the connection, and column values are read in place.
+//
+// Connections are opened read-write with query_only, like the store's
+// database/sql read pool, so that they share the writer's WAL index. A
+// connection is used by one goroutine at a time (the pool hands it out), so
+// it is opened without SQLite's per-connection mutex.
+package rawsqlite
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"unsafe"
+
+	"modernc.org/libc"
+	"modernc.org/libc/sys/types"
+	lib "modernc.org/sqlite/lib"
+)
+
+// argBufSize is the per-statement C buffer that bound arguments are copied
+// into. Arguments that do not fit are bound as SQLITE_TRANSIENT, which makes
+// SQLite copy them itself.
+const argBufSize = 512
+
+// ErrClosed is returned by Acquire once the pool is closed.
+var ErrClosed = errors.New("rawsqlite: pool closed")
+
+// Pool is a fixed set of connections to one database, each with the same
+// statements prepared.
+type Pool struct {
+	conns chan *Conn
+	all   []*Conn
+	done  chan struct{}
+}
+
+// Conn is one connection of a Pool, held by one goroutine between Acquire
+// and Release.
+type Conn struct {
+	tls   *libc.TLS
+	itls  *libc.TLS // used only by the interrupting callback
+	db    uintptr
+	stmts []*Stmt
+
+	interrupted chan struct{} // the context callback has finished
+	pendingFree []uintptr     // temporary copies of oversized arguments
+}
+
+// Stmt is a statement prepared on a Conn.
+type Stmt struct {
+	c      *Conn
+	p      uintptr
+	args   uintptr // C buffer of argBufSize bytes
+	used   int     // bytes of args bound so far
+	active bool    // stepped since the last Reset
+}
+
+// Open opens size connections to the database file at path, runs each of
+// setup (PRAGMA statements) on every connection and prepares queries on
+// each; Conn.Stmt(i) is queries[i].
+func Open(path string, size int, setup, queries []string) (*Pool, error) {
+	p := &Pool{conns: make(chan *Conn, size), done: make(chan struct{})}
+	for range size {
+		c, err := open(path, setup, queries)
+		if err != nil {
+			p.Close()
+			return nil, err
+		}
+		p.all = append(p.all, c)
+		p.conns <- c
+	}
+	return p, nil
+}
+
+func open(path string, setup, queries []string) (_ *Conn, err error) {
+	c := &Conn{tls: libc.NewTLS(), itls: libc.NewTLS(), interrupted: make(chan struct{}, 1)}
+	defer func() {
+		if err != nil {
+			c.close()
+		}
+	}()
+	zPath, err := libc.CString(path)
+	if err != nil {
+		return nil, err
+	}
+	defer libc.Xfree(c.tls, zPath)
+	ppDb := c.tls.Alloc(8)
+	defer c.tls.Free(8)
+	*(*uintptr)(ptr(ppDb)) = 0
+	rc := lib.Xsqlite3_open_v2(c.tls, zPath, ppDb, lib.SQLITE_OPEN_READWRITE|lib.SQLITE_OPEN_NOMUTEX, 0)
+	c.db = *(*uintptr)(ptr(ppDb))
+	if rc != lib.SQLITE_OK {
+		return nil, c.errorf("open %s", rc, path)
+	}
+	lib.Xsqlite3_extended_result_codes(c.tls, c.db, 1)
+	for _, q := range setup {
+		if err := c.exec(q); err != nil {
+			return nil, err
+		}
+	}
+	for _, q := range queries {
+		s, err := c.prepare(q)
+		if err != nil {
+			return nil, err
+		}
+		c.stmts = append(c.stmts, s)
+	}
+	return c, nil
+}
+
+func (c *Conn) exec(q string) error {
+	z, err := libc.CString(q)
+	if err != nil {
+		return err
+	}
+	defer libc.Xfree(c.tls, z)
+	if rc := lib.Xsqlite3_exec(c.tls, c.db, z, 0, 0, 0); rc != lib.SQLITE_OK {
+		return c.errorf("%s", rc, q)
+	}
+	return nil
+}
+
+func (c *Conn) prepare(q string) (*Stmt, error) {
+	z, err := libc.CString(q)
+	if err != nil {
+		return nil, err
+	}
+	defer libc.Xfree(c.tls, z)
+	pp := c.tls.Alloc(8)
+	defer c.tls.Free(8)
+	*(*uintptr)(ptr(pp)) = 0
+	if rc := lib.Xsqlite3_prepare_v3(c.tls, c.db, z, -1, lib.SQLITE_PREPARE_PERSISTENT, pp, 0); rc != lib.SQLITE_OK {
+		return nil, c.errorf("prepare %s", rc, q)
+	}
+	s := &Stmt{c: c, p: *(*uintptr)(ptr(pp))}
+	if s.args = libc.Xmalloc(c.tls, types.Size_t(argBufSize)); s.args == 0 {
+		lib.Xsqlite3_finalize(c.tls, s.p)
+		return nil, errors.New("rawsqlite: out of memory")
+	}
+	return s, nil
+}
+
+func (c *Conn) close() {
+	for _, s := range c.stmts {
+		lib.Xsqlite3_finalize(c.tls, s.p)
+		libc.Xfree(c.tls, s.args)
+	}
+	c.stmts = nil
+	if c.db != 0 {
+		lib.Xsqlite3_close_v2(c.tls, c.db)
+		c.db = 0
+	}
+	c.tls.Close()
+	c.itls.Close()
+}
+
+// Close closes every connection. It must not be called while a connection
+// is acquired.
+func (p *Pool) Close() error {
+	select {
+	case <-p.done:
+		return nil
+	default:
+	}
+	close(p.done)
+	for _, c := range p.all {
+		c.close()
+	}
+	return nil
+}
+
+// Acquire takes a connection from the pool, waiting for one until ctx is
+// done. Once a statement runs, an end of ctx interrupts it; Release must
+// follow every successful Acquire.
+func (p *Pool) Acquire(ctx context.Context) (*Conn, error) {
+	select {
+	case c := <-p.conns:
+		return c, nil
+	default:
+	}
+	select {
+	case c := <-p.conns:
+		return c, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-p.done:
+		return nil, ErrClosed
+	}
+}
+
+// Release resets the connection's statements (ending any read
+// transaction) and returns it to the pool.
+func (p *Pool) Release(c *Conn) {
+	for _, s := range c.stmts {
+		s.Reset()
+	}
+	p.conns <- c
+}
+
+// Stmt returns the i-th prepared query of the pool.
+func (c *Conn) Stmt(i int) *Stmt { return c.stmts[i] }
+
+// Run steps s once under ctx: it binds nothing itself (see BindText and
+// BindBlob) and reports whether a row is available; the row's columns are
+// readable until Reset. An end of ctx while the statement runs (a wait on
+// a lock, typically) interrupts it and Run returns ctx.Err().
+func (s *Stmt) Run(ctx context.Context) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	c := s.c
+	var stop func() bool
+	if ctx.Done() != nil {
+		stop = context.AfterFunc(ctx, func() {
+			lib.Xsqlite3_interrupt(c.itls, c.db)
+			c.interrupted <- struct{}{}
+		})
+	}
+	s.active = true
+	rc := lib.Xsqlite3_step(c.tls, s.p)
+	if stop != nil && !stop() {
+		// The callback ran or is running: wait for it, so that its
+		// interrupt cannot reach a later statement of this connection.
+		<-c.interrupted
+		if rc != lib.SQLITE_ROW && rc != lib.SQLITE_DONE {
+			return false, ctx.Err()
+		}
+	}
+	switch rc {
+	case lib.SQLITE_ROW:
+		return true, nil
+	case lib.SQLITE_DONE:
+		return false, nil
+	}
+	return false, c.errorf("step", rc)
+}
+
+// BindText binds v to the 1-based parameter i.
+func (s *Stmt) BindText(i int, v string) error {
+	p, destructor := s.copyArg(unsafe.StringData(v), len(v))
+	return s.check(lib.Xsqlite3_bind_text(s.c.tls, s.p, int32(i), p, int32(len(v)), destructor))
+}
+
+// BindBlob binds v to the 1-based parameter i.
+func (s *Stmt) BindBlob(i int, v []byte) error {
+	p, destructor := s.copyArg(unsafe.SliceData(v), len(v))
+	return s.check(lib.Xsqlite3_bind_blob(s.c.tls, s.p, int32(i), p, int32(len(v)), destructor))
+}
+
+// sqliteTransient is SQLITE_TRANSIENT, ((sqlite3_destructor_type)-1).
+const sqliteTransient = ^uintptr(0)
+
+// copyArg copies n bytes at src into the statement's argument buffer and
+// returns their C address with SQLITE_STATIC (0). Arguments that do not fit
+// are copied into a temporary C allocation bound as SQLITE_TRANSIENT, freed
+// by check once SQLite has made its own copy.
+func (s *Stmt) copyArg(src *byte, n int) (uintptr, uintptr) {
+	if n == 0 {
+		// A zero-length value, not NULL: any valid address will do.
+		return s.args, 0
+	}
+	if s.used+n <= argBufSize {
+		dst := s.args + uintptr(s.used)
+		copy(unsafe.Slice((*byte)(ptr(dst)), n), unsafe.Slice(src, n))
+		s.used += n
+		return dst, 0
+	}
+	tmp := libc.Xmalloc(s.c.tls, types.Size_t(n))
+	if tmp == 0 {
+		return 0, sqliteTransient
+	}
+	copy(unsafe.Slice((*byte)(ptr(tmp)), n), unsafe.Slice(src, n))
+	s.c.pendingFree = append(s.c.pendingFree, tmp)
+	return tmp, sqliteTransient
+}
+
+func (s *Stmt) check(rc int32) error {
+	for _, p := range s.c.pendingFree {
+		libc.Xfree(s.c.tls, p)
+	}
+	s.c.pendingFree = s.c.pendingFree[:0]
+	if rc != lib.SQLITE_OK {
+		return s.c.errorf("bind", rc)
+	}
+	return nil
+}
+
+// Reset ends the statement's run (and with it the read transaction) and
+// clears its bindings.
+func (s *Stmt) Reset() {
+	if s.active {
+		lib.Xsqlite3_reset(s.c.tls, s.p)
+		s.active = false
+	}
+	if s.used > 0 {
+		lib.Xsqlite3_clear_bindings(s.c.tls, s.p)
+		s.used = 0
+	}
+}
+
+// IsNull reports whether column i (0-based) of the current row is NULL.
+func (s *Stmt) IsNull(i int) bool {
+	return lib.Xsqlite3_column_type(s.c.tls, s.p, int32(i)) == lib.SQLITE_NULL
+}
+
+// Int64 returns column i of the current row as an integer.
+func (s *Stmt) Int64(i int) int64 { return lib.Xsqlite3_column_int64(s.c.tls, s.p, int32(i)) }
+
+// Bytes returns column i of the current row as bytes, nil for NULL or
+// empty. The slice points into SQLite's memory: it is valid only until the
+// next Run or Reset of s, and must not be modified.
+func (s *Stmt) Bytes(i int) []byte {
+	p := lib.Xsqlite3_column_blob(s.c.tls, s.p, int32(i))
+	n := lib.Xsqlite3_column_bytes(s.c.tls, s.p, int32(i))
+	if p == 0 || n <= 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(ptr(p)), int(n))
+}
+
+func (c *Conn) errorf(format string, rc int32, args ...any) error {
+	msg := "unknown error"
+	if c.db != 0 {
+		msg = libc.GoString(lib.Xsqlite3_errmsg(c.tls, c.db))
+	} else {
+		msg = libc.GoString(lib.Xsqlite3_errstr(c.tls, rc))
+	}
+	return &Error{Code: int(rc), Msg: fmt.Sprintf(format, args...) + ": " + msg}
+}
+
+// Error is an error reported by SQLite.
+type Error struct {
+	Code int    // the (extended) result code
+	Msg  string // the operation and SQLite's message
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("sqlite: %s (%d)", e.Msg, e.Code) }
+
+// ptr turns an address of C memory (allocated by libc, never by Go) into a
+// pointer. The memory does not move and is not collected by Go.
+func ptr(p uintptr) unsafe.Pointer { return *(*unsafe.Pointer)(unsafe.Pointer(&p)) }
