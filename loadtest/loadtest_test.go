@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -143,5 +144,46 @@ func TestSummarizeTakesMediansAndRatiosPerRound(t *testing.T) {
 	var b strings.Builder
 	if err := WriteTable(&b, ss); err != nil || !strings.Contains(b.String(), "0.50 × ceiling") {
 		t.Fatalf("table:\n%s", b.String())
+	}
+}
+
+// The CPU cost per request is measured from the server process's own
+// accounting: here the server runs in the test process, so both the server
+// and the generator figures are of this process and must be positive.
+func TestRunMeasuresCPUPerRequest(t *testing.T) {
+	srv := httptest.NewServer(CeilingHandler())
+	defer srv.Close()
+	res, err := Run(context.Background(), Config{Addr: strings.TrimPrefix(srv.URL, "http://"), Key: "k",
+		Scenario: ScenarioGet, Customers: 10, Concurrency: 4, Duration: 300 * time.Millisecond,
+		Warmup: 50 * time.Millisecond, ServerPID: os.Getpid()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Requests == 0 || res.ServerCPUus <= 0 || res.LoadCPUus <= 0 {
+		t.Fatalf("requests %d, server CPU %.2f µs, generator CPU %.2f µs per request", res.Requests, res.ServerCPUus, res.LoadCPUus)
+	}
+	// Same process: /proc's ticks and getrusage measure the same CPU time,
+	// to within a few ticks.
+	if d := res.ServerCPUus - res.LoadCPUus; d*float64(res.Requests) > float64((5*clockTick).Microseconds()) || -d*float64(res.Requests) > float64((5*clockTick).Microseconds()) {
+		t.Errorf("server %.2f µs and generator %.2f µs per request disagree for the same process", res.ServerCPUus, res.LoadCPUus)
+	}
+}
+
+func TestProcCPUGrows(t *testing.T) {
+	before, err := ProcCPU(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for start := time.Now(); time.Since(start) < 100*time.Millisecond; {
+	}
+	after, err := ProcCPU(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after-before < 5*clockTick {
+		t.Fatalf("100 ms of busy loop counted as %v of CPU", after-before)
+	}
+	if _, err := ProcCPU(-1); err == nil {
+		t.Error("no error for a process that does not exist")
 	}
 }

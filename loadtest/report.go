@@ -45,7 +45,8 @@ type Summary struct {
 	P50ms, P90ms, P99ms     float64
 	MaxMs                   float64
 	PeakRSSMiB              float64
-	Errors                  int // non-2xx and connection errors, summed over rounds
+	ServerCPUus             float64 // median server CPU time per request, µs; 0 when not measured
+	Errors                  int     // non-2xx and connection errors, summed over rounds
 	Extra                   string
 }
 
@@ -71,12 +72,15 @@ func Summarize(results []Result) []Summary {
 	for _, k := range order {
 		rs := groups[k]
 		s := Summary{Target: k.target, Label: k.label, Scenario: k.scenario, Customers: rs[0].Customers, Rounds: len(rs)}
-		var rps, ratios, p50, p90, p99, mx, rss []float64
+		var rps, ratios, p50, p90, p99, mx, rss, cpu []float64
 		for _, r := range rs {
 			rps = append(rps, r.RPS)
 			p50, p90, p99, mx = append(p50, r.P50ms), append(p90, r.P90ms), append(p99, r.P99ms), append(mx, r.MaxMs)
 			if r.PeakRSSKiB > 0 {
 				rss = append(rss, float64(r.PeakRSSKiB)/1024)
+			}
+			if r.ServerCPUus > 0 {
+				cpu = append(cpu, r.ServerCPUus)
 			}
 			for _, n := range r.Errors {
 				s.Errors += n
@@ -101,6 +105,7 @@ func Summarize(results []Result) []Summary {
 		s.RPS, s.Ratio = median(rps), median(ratios)
 		s.P50ms, s.P90ms, s.P99ms, s.MaxMs = median(p50), median(p90), median(p99), slices.Max(mx)
 		s.PeakRSSMiB = slices.Max(append(rss, 0))
+		s.ServerCPUus = median(cpu)
 		out = append(out, s)
 	}
 	return out
@@ -121,8 +126,8 @@ func median(xs []float64) float64 {
 // WriteTable prints summaries as a Markdown table.
 func WriteTable(w io.Writer, ss []Summary) error {
 	tw := &errWriter{w: w}
-	fmt.Fprintln(tw, "| target | label | scenario | rounds | req/s (median) | ratio | p50 ms | p90 ms | p99 ms | max ms | p99/p50 | peak RSS MiB | errors | notes |")
-	fmt.Fprintln(tw, "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+	fmt.Fprintln(tw, "| target | label | scenario | rounds | req/s (median) | ratio | p50 ms | p90 ms | p99 ms | max ms | p99/p50 | server CPU µs/req | peak RSS MiB | errors | notes |")
+	fmt.Fprintln(tw, "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
 	for _, s := range ss {
 		ratio := "—"
 		if s.Ratio > 0 {
@@ -132,12 +137,16 @@ func WriteTable(w io.Writer, ss []Summary) error {
 		if s.P50ms > 0 {
 			spread = fmt.Sprintf("%.1f", s.P99ms/s.P50ms)
 		}
+		cpu := "—"
+		if s.ServerCPUus > 0 {
+			cpu = fmt.Sprintf("%.1f", s.ServerCPUus)
+		}
 		rss := "—"
 		if s.PeakRSSMiB > 0 {
 			rss = fmt.Sprintf("%.1f", s.PeakRSSMiB)
 		}
-		fmt.Fprintf(tw, "| %s | %s | %s | %d | %.0f | %s | %.2f | %.2f | %.2f | %.1f | %s | %s | %d | %s |\n",
-			s.Target, s.Label, s.Scenario, s.Rounds, s.RPS, ratio, s.P50ms, s.P90ms, s.P99ms, s.MaxMs, spread, rss, s.Errors, s.Extra)
+		fmt.Fprintf(tw, "| %s | %s | %s | %d | %.0f | %s | %.2f | %.2f | %.2f | %.1f | %s | %s | %s | %d | %s |\n",
+			s.Target, s.Label, s.Scenario, s.Rounds, s.RPS, ratio, s.P50ms, s.P90ms, s.P99ms, s.MaxMs, spread, cpu, rss, s.Errors, s.Extra)
 	}
 	return tw.err
 }

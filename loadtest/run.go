@@ -35,6 +35,7 @@ type Config struct {
 	Duration    time.Duration
 	Warmup      time.Duration // run before Duration starts, not recorded
 	Seed        uint64        // picks the customers; runs with the same seed replay the same sequence
+	ServerPID   int           // when set, the server's CPU time per request is measured (Linux)
 }
 
 // Result summarizes one run. Latencies are of successful (2xx) requests.
@@ -54,7 +55,13 @@ type Result struct {
 	P99ms       float64        `json:"p99_ms"`
 	MaxMs       float64        `json:"max_ms"`
 	PeakRSSKiB  int64          `json:"peak_rss_kib,omitempty"` // the server's VmHWM after the run
-	Extra       map[string]any `json:"extra,omitempty"`        // e.g. the server's group-commit counters
+	// ServerCPUus and LoadCPUus are the CPU time (user + system) the
+	// server and the load generator used during the measured window,
+	// per successful request, in microseconds: a cost that drifts less
+	// than throughput on a shared machine.
+	ServerCPUus float64        `json:"server_cpu_us,omitempty"`
+	LoadCPUus   float64        `json:"load_cpu_us,omitempty"`
+	Extra       map[string]any `json:"extra,omitempty"` // e.g. the server's group-commit counters
 	Time        time.Time      `json:"time"`
 }
 
@@ -96,6 +103,8 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	start := time.Now()
 	measureFrom := start.Add(cfg.Warmup)
 	end := measureFrom.Add(cfg.Duration)
+	meter := cpuMeter{pid: cfg.ServerPID}
+	window := time.AfterFunc(cfg.Warmup, meter.start)
 	var wg sync.WaitGroup
 	for _, w := range workers {
 		wg.Add(1)
@@ -106,6 +115,10 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		}()
 	}
 	wg.Wait()
+	if window.Stop() {
+		meter.start() // cancelled before the warmup ended
+	}
+	meter.stop()
 	elapsed := time.Since(measureFrom)
 	if e := end.Sub(measureFrom); elapsed > e && ctx.Err() == nil {
 		// The last requests finish after end; they were started within it.
@@ -127,6 +140,12 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	res.Requests = len(all)
 	if res.Seconds > 0 {
 		res.RPS = float64(res.Requests) / res.Seconds
+	}
+	if res.Requests > 0 {
+		res.LoadCPUus = float64(meter.selfCPU.Microseconds()) / float64(res.Requests)
+		if cfg.ServerPID > 0 && meter.serverErr == nil {
+			res.ServerCPUus = float64(meter.serverCPU.Microseconds()) / float64(res.Requests)
+		}
 	}
 	slices.Sort(all)
 	res.P50ms, res.P90ms, res.P99ms = ms(percentile(all, 50)), ms(percentile(all, 90)), ms(percentile(all, 99))

@@ -176,6 +176,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if cfg.Addr == "" {
 		return errors.New("run: --addr is required")
 	}
+	cfg.ServerPID = *pid
 	before, _ := writeStats(*debug)
 	res, err := loadtest.Run(ctx, cfg)
 	if err != nil {
@@ -210,6 +211,9 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	if res.PeakRSSKiB > 0 {
 		fmt.Fprintf(stdout, "server peak RSS %.1f MiB\n", float64(res.PeakRSSKiB)/1024)
+	}
+	if res.ServerCPUus > 0 {
+		fmt.Fprintf(stdout, "CPU per request: server %.1f µs, load generator %.1f µs\n", res.ServerCPUus, res.LoadCPUus)
 	}
 	if res.Extra["commits"] != nil {
 		fmt.Fprintf(stdout, "group commit: %v writes in %v commits, largest batch %v\n",
