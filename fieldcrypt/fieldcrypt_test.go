@@ -140,7 +140,9 @@ func TestSealOpenRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if bytes.Contains(ct, []byte(pt)) {
+		// A one-byte plaintext appears by chance in about one random
+		// 33-byte ciphertext in eight; four bytes or more never do.
+		if len(pt) >= 4 && bytes.Contains(ct, []byte(pt)) {
 			t.Fatalf("ciphertext contains the plaintext %q", pt)
 		}
 		if len(ct) != len(pt)+fieldcrypt.Overhead {
