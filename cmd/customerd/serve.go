@@ -12,6 +12,7 @@ import (
 
 	"customerd"
 	"customerd/httpapi"
+	"customerd/logwriter"
 	"customerd/metrics"
 	"customerd/postgres"
 	"customerd/tlsconfig"
@@ -70,6 +71,12 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err := f.limits(&apiCfg); err != nil {
 		return err
 	}
+	// Records are written from a goroutine of their own, many per system
+	// call under load (see package logwriter); everything serve writes to
+	// stderr goes through it, so that it stays in order.
+	logOut := logwriter.New(stderr)
+	defer logOut.Close()
+	stderr = logOut
 	log, jsonLogs, err := newLogger(stderr, *f.logFormat, *f.logLevel)
 	if err != nil {
 		return err
