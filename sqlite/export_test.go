@@ -1,4 +1,25 @@
 package sqlite
 
+import (
+	"context"
+	"database/sql"
+)
+
 // MigrationBatch sets how many rows each background batch encrypts.
 func MigrationBatch(n int) Option { return func(o *options) { o.migrationBatch = n } }
+
+// WritesBypassDatabaseSQL reports whether the writer runs its hot
+// statements through rawsqlite (it falls back to database/sql when it
+// cannot find the driver connection's handle).
+func (s *Store) WritesBypassDatabaseSQL(ctx context.Context) (bool, error) {
+	var raw bool
+	err := s.writer.do(ctx, func(context.Context, *sql.Tx) error {
+		raw = s.writer.raw != nil
+		return nil
+	})
+	return raw, err
+}
+
+// DatabaseSQLOnly makes the store run every statement through
+// database/sql, as it does when rawsqlite cannot be used.
+func DatabaseSQLOnly() Option { return func(o *options) { o.databaseSQLOnly = true } }

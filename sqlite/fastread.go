@@ -16,9 +16,9 @@ const (
 )
 
 // fastSetup is run on every connection of the fast read pool: the
-// per-connection pragmas of the database/sql read pool.
+// per-connection pragmas of the database/sql read pool, but busy_timeout,
+// which rawsqlite's context-aware busy handler replaces (with the same 10 s).
 var fastSetup = []string{
-	"PRAGMA busy_timeout = 10000",
 	"PRAGMA cache_size = -2048", // see pageCacheNote
 	"PRAGMA query_only = 1",
 }
@@ -85,6 +85,14 @@ func scanFast(ctx context.Context, st *rawsqlite.Stmt, merchantID, id string, re
 	if err != nil {
 		return nil, sc, err
 	}
+	return scanRow(ctx, st, merchantID, id)
+}
+
+// scanRow runs st, whose parameters are bound, and reads the row of
+// customerColumns it returns (see scanFast), or customerd.ErrNotFound. The
+// row's id is id when that is not empty. st is left to the caller to reset.
+func scanRow(ctx context.Context, st *rawsqlite.Stmt, merchantID, id string) (*customerd.Customer, fieldcrypt.SealedCustomer, error) {
+	var sc fieldcrypt.SealedCustomer
 	row, err := st.Run(ctx)
 	if err != nil {
 		return nil, sc, err

@@ -94,6 +94,7 @@ type options struct {
 	noBackground      bool
 	migrationBatch    int
 	onBackgroundError func(error)
+	databaseSQLOnly   bool // no rawsqlite: the fallback path, for tests
 }
 
 // NoBackground keeps Open from starting the background work (encrypting
@@ -182,9 +183,11 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 
 	s := &Store{path: path, wdb: wdb, rdb: rdb, vault: vault, onBackgroundError: o.onBackgroundError}
 	// The reads of every GET bypass database/sql: see package rawsqlite.
-	if s.fast, err = openFastReads(path, readers); err != nil {
-		s.closeDBs()
-		return nil, err
+	if !o.databaseSQLOnly {
+		if s.fast, err = openFastReads(path, readers); err != nil {
+			s.closeDBs()
+			return nil, err
+		}
 	}
 	if err := s.checkPlaintext(ctx); err != nil {
 		s.closeDBs()
@@ -194,7 +197,11 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		s.closeDBs()
 		return nil, err
 	}
-	if s.writer, err = newWriter(ctx, wdb); err != nil {
+	rawWrites := []string{rawUpdateSQL: updateSQL}
+	if o.databaseSQLOnly {
+		rawWrites = nil
+	}
+	if s.writer, err = newWriter(ctx, wdb, rawWrites...); err != nil {
 		s.closeDBs()
 		return nil, err
 	}
@@ -352,6 +359,9 @@ func (s *Store) FindCustomer(ctx context.Context, merchantID, idOrRef string) (*
 		if !s.plaintextGone(err) {
 			return c, err
 		}
+	}
+	if s.fast == nil {
+		return s.findCustomer(ctx, poolReader{s}, merchantID, idOrRef, false)
 	}
 	return s.findFast(ctx, merchantID, idOrRef)
 }
@@ -537,6 +547,9 @@ func (s *Store) updateInTx(ctx context.Context, tx *sql.Tx, ring *fieldcrypt.Key
 			return nil, err
 		}
 	}
+	if raw := s.writer.raw; raw != nil {
+		return s.updateRaw(ctx, tx, raw.Stmt(rawStoreQueries+rawUpdateSQL), merchantID, id, p, mobile, email, first, last, now)
+	}
 	return s.readCustomer(ctx, txReader{tx}, tx.StmtContext(ctx, s.updateCustomer).QueryRowContext(ctx,
 		p.MobileNumber.Set, mobile,
 		p.MobileCountryCode.Set, p.MobileCountryCode.Value,
@@ -544,6 +557,44 @@ func (s *Store) updateInTx(ctx context.Context, tx *sql.Tx, ring *fieldcrypt.Key
 		p.FirstName.Set, first,
 		p.LastName.Set, last,
 		customerd.Timestamp(now).Unix(), merchantID, id))
+}
+
+// rawUpdateSQL is the index of updateSQL among the writer's raw statements.
+const rawUpdateSQL = 0
+
+// updateRaw runs updateSQL on the writer's connection without database/sql
+// (see newWriter), with the arguments updateInTx prepared: the same
+// statement, in the same transaction.
+func (s *Store) updateRaw(ctx context.Context, tx *sql.Tx, st *rawsqlite.Stmt, merchantID, id string, p customerd.Patch,
+	mobile, email, first, last any, now time.Time) (*customerd.Customer, error) {
+	defer st.Reset()
+	bindSealed := func(i int, v any) error {
+		if b, ok := v.([]byte); ok {
+			return st.BindBlob(i, b)
+		}
+		return st.BindNull(i)
+	}
+	for _, err := range []error{
+		st.BindBool(1, p.MobileNumber.Set), bindSealed(2, mobile),
+		st.BindBool(3, p.MobileCountryCode.Set), st.BindText(4, p.MobileCountryCode.Value),
+		st.BindBool(5, p.EmailAddress.Set), bindSealed(6, email),
+		st.BindBool(7, p.FirstName.Set), bindSealed(8, first),
+		st.BindBool(9, p.LastName.Set), bindSealed(10, last),
+		st.BindInt64(11, customerd.Timestamp(now).Unix()), st.BindText(12, merchantID), st.BindText(13, id),
+	} {
+		if err != nil {
+			return nil, err
+		}
+	}
+	c, sc, err := scanRow(ctx, st, merchantID, id)
+	st.Reset()
+	if err != nil {
+		return nil, err
+	}
+	if err := s.openCustomer(ctx, txReader{tx}, c, sc); err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
 // mapConstraint turns unique violations into customerd.ErrConflict.

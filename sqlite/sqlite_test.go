@@ -25,6 +25,31 @@ func TestConformance(t *testing.T) {
 	})
 }
 
+// The same suite through database/sql alone: the path the store takes
+// when it cannot use rawsqlite.
+func TestConformanceDatabaseSQLOnly(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) customerd.Store {
+		s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "c.db"), sqlite.DatabaseSQLOnly())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if raw, err := s.WritesBypassDatabaseSQL(context.Background()); err != nil || raw {
+			t.Fatalf("raw writes %v, %v", raw, err)
+		}
+		return s
+	})
+}
+
+// The writer finds its connection's handle and runs the hot statements
+// without database/sql (the conformance suite checks what they do).
+func TestWritesBypassDatabaseSQL(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "c.db"))
+	defer s.Close()
+	if raw, err := s.WritesBypassDatabaseSQL(context.Background()); err != nil || !raw {
+		t.Fatalf("raw writes %v, %v: the driver's connection handle was not found", raw, err)
+	}
+}
+
 func TestReopenKeepsData(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "c.db")
 	s := open(t, path)

@@ -4,8 +4,12 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
+	"reflect"
 	"sync"
 	"sync/atomic"
+
+	"customerd/sqlite/internal/rawsqlite"
 )
 
 // maxBatch bounds how many writes share one transaction.
@@ -29,9 +33,16 @@ type writer struct {
 	// The savepoint statements run around every write of a batch: prepared
 	// once, as parsing them again for each write cost more than running them.
 	savepoint, release, rollbackTo *sql.Stmt
-	ops                            chan *writeOp
-	quit                           chan struct{}
-	wg                             sync.WaitGroup
+
+	// raw holds rawQueries prepared on the connection of the batch being
+	// committed (see attachRaw), nil when that connection's handle cannot
+	// be had. Only the writer goroutine uses it, during commit.
+	rawQueries []string
+	raw        *rawsqlite.Conn
+
+	ops  chan *writeOp
+	quit chan struct{}
+	wg   sync.WaitGroup
 
 	mu       sync.RWMutex // held for reading while enqueuing, for writing by close
 	isClosed bool
@@ -53,8 +64,25 @@ func (w *writer) stats() WriteStats {
 
 var errClosed = errors.New("sqlite: store is closed")
 
-func newWriter(ctx context.Context, db *sql.DB) (*writer, error) {
+// The statements the writer prepares on its connection through rawsqlite:
+// its savepoints, then the Store's (see newWriter).
+const (
+	rawSavepoint = iota
+	rawRelease
+	rawRollbackTo
+	rawStoreQueries // the first of the Store's
+)
+
+// newWriter starts the writer of db, which has one connection. The writes
+// may run storeQueries on that connection through rawsqlite, without
+// database/sql: during a write, w.raw.Stmt(rawStoreQueries+i) is
+// storeQueries[i], when w.raw is not nil. Without storeQueries, every
+// statement goes through database/sql.
+func newWriter(ctx context.Context, db *sql.DB, storeQueries ...string) (*writer, error) {
 	w := &writer{db: db, ops: make(chan *writeOp, maxBatch), quit: make(chan struct{})}
+	if len(storeQueries) > 0 {
+		w.rawQueries = append([]string{rawSavepoint: "SAVEPOINT w", rawRelease: "RELEASE w", rawRollbackTo: "ROLLBACK TO w"}, storeQueries...)
+	}
 	var err error
 	for _, p := range []struct {
 		st  **sql.Stmt
@@ -138,8 +166,19 @@ func (w *writer) commit(batch []*writeOp) {
 			close(op.done)
 		}
 	}()
-	// The transaction outlives any one request: it is not tied to a caller's ctx.
-	tx, err := w.db.BeginTx(context.Background(), nil)
+	// The transaction outlives any one request: it is not tied to a caller's
+	// ctx. It runs on a connection held for the whole batch, so that the
+	// raw statements prepared on it run inside the transaction.
+	conn, err := w.db.Conn(context.Background())
+	if err != nil {
+		for _, op := range batch {
+			op.err = err
+		}
+		return
+	}
+	defer conn.Close()
+	w.attachRaw(conn)
+	tx, err := conn.BeginTx(context.Background(), nil)
 	if err != nil {
 		for _, op := range batch {
 			op.err = err
@@ -186,19 +225,70 @@ func (w *writer) commit(batch []*writeOp) {
 }
 
 func (w *writer) runInSavepoint(ctx context.Context, op *writeOp, tx *sql.Tx) error {
-	if _, err := tx.Stmt(w.savepoint).Exec(); err != nil {
+	if err := w.exec(ctx, tx, rawSavepoint, w.savepoint); err != nil {
 		return err
 	}
 	err := op.fn(ctx, tx)
 	if err != nil {
-		if _, rbErr := tx.Stmt(w.rollbackTo).Exec(); rbErr != nil {
+		if rbErr := w.exec(ctx, tx, rawRollbackTo, w.rollbackTo); rbErr != nil {
 			return errors.Join(err, rbErr)
 		}
 	}
-	if _, relErr := tx.Stmt(w.release).Exec(); relErr != nil && err == nil {
+	if relErr := w.exec(ctx, tx, rawRelease, w.release); relErr != nil && err == nil {
 		return relErr
 	}
 	return err
+}
+
+// exec runs one of the savepoint statements: the raw one when attached.
+func (w *writer) exec(ctx context.Context, tx *sql.Tx, raw int, st *sql.Stmt) error {
+	if w.raw != nil {
+		return w.raw.Stmt(raw).Exec(ctx)
+	}
+	_, err := tx.StmtContext(ctx, st).ExecContext(ctx)
+	return err
+}
+
+// attachRaw makes w.raw the raw statements of conn, preparing them again
+// when database/sql has replaced the connection since the last batch (the
+// statements of the old one are then finalized, which also frees it if it
+// was closed). When the handle cannot be had, w.raw is nil and every
+// statement goes through database/sql.
+func (w *writer) attachRaw(conn *sql.Conn) {
+	if w.rawQueries == nil {
+		return
+	}
+	var h uintptr
+	err := conn.Raw(func(dc any) error {
+		var err error
+		h, err = driverHandle(dc)
+		return err
+	})
+	if w.raw != nil && (err != nil || w.raw.Handle() != h) {
+		w.raw.Unborrow()
+		w.raw = nil
+	}
+	if err != nil || w.raw != nil {
+		return
+	}
+	w.raw, _ = rawsqlite.Borrow(h, w.rawQueries)
+}
+
+// driverHandle returns the sqlite3* handle of a modernc.org/sqlite driver
+// connection, which keeps it in its unexported field db. Reading it
+// through reflection (reading, never writing) is the one place that knows
+// the driver's insides; the store's tests fail if it stops finding it.
+func driverHandle(dc any) (uintptr, error) {
+	v := reflect.ValueOf(dc)
+	if v.Kind() == reflect.Pointer {
+		v = v.Elem()
+	}
+	if v.Kind() == reflect.Struct {
+		if f := v.FieldByName("db"); f.IsValid() && f.Kind() == reflect.Uintptr && f.Uint() != 0 {
+			return uintptr(f.Uint()), nil
+		}
+	}
+	return 0, fmt.Errorf("sqlite: no connection handle in the driver's %T", dc)
 }
 
 // close stops the writer after the queued writes have been committed.
@@ -210,5 +300,9 @@ func (w *writer) close() {
 	}
 	w.mu.Unlock()
 	w.wg.Wait()
+	if w.raw != nil {
+		w.raw.Unborrow()
+		w.raw = nil
+	}
 	w.closeStmts()
 }

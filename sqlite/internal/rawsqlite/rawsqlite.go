@@ -13,12 +13,20 @@
 // database/sql read pool, so that they share the writer's WAL index. A
 // connection is used by one goroutine at a time (the pool hands it out), so
 // it is opened without SQLite's per-connection mutex.
+//
+// Contexts: a statement that waits for a lock (the only way a point read in
+// WAL mode can take long) stops waiting once its context is done; a
+// statement that is computing is not interrupted. That suits point lookups
+// and costs nothing per query, where an interrupting callback registered on
+// the context costs allocations on every one.
 package rawsqlite
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
+	"time"
 	"unsafe"
 
 	"modernc.org/libc"
@@ -46,12 +54,12 @@ type Pool struct {
 // and Release.
 type Conn struct {
 	tls   *libc.TLS
-	itls  *libc.TLS // used only by the interrupting callback
 	db    uintptr
 	stmts []*Stmt
 
-	interrupted chan struct{} // the context callback has finished
-	pendingFree []uintptr     // temporary copies of oversized arguments
+	waitCtx     context.Context // the context of the running statement, for busyHandler
+	pendingFree []uintptr       // temporary copies of oversized arguments
+	borrowed    bool            // see Borrow: the handle is not ours to close
 }
 
 // Stmt is a statement prepared on a Conn.
@@ -59,13 +67,16 @@ type Stmt struct {
 	c      *Conn
 	p      uintptr
 	args   uintptr // C buffer of argBufSize bytes
-	used   int     // bytes of args bound so far
+	used   int     // bytes of args used by the bindings so far
+	bound  bool    // bound since the last Reset
 	active bool    // stepped since the last Reset
 }
 
 // Open opens size connections to the database file at path, runs each of
 // setup (PRAGMA statements) on every connection and prepares queries on
-// each; Conn.Stmt(i) is queries[i].
+// each; Conn.Stmt(i) is queries[i]. Waits for locks are bounded by the
+// statement's context and by busyTimeout; a busy_timeout in setup has no
+// effect.
 func Open(path string, size int, setup, queries []string) (*Pool, error) {
 	p := &Pool{conns: make(chan *Conn, size), done: make(chan struct{})}
 	for range size {
@@ -81,7 +92,7 @@ func Open(path string, size int, setup, queries []string) (*Pool, error) {
 }
 
 func open(path string, setup, queries []string) (_ *Conn, err error) {
-	c := &Conn{tls: libc.NewTLS(), itls: libc.NewTLS(), interrupted: make(chan struct{}, 1)}
+	c := &Conn{tls: libc.NewTLS()}
 	defer func() {
 		if err != nil {
 			c.close()
@@ -106,6 +117,9 @@ func open(path string, setup, queries []string) (_ *Conn, err error) {
 			return nil, err
 		}
 	}
+	// After setup: a busy_timeout pragma would replace the handler.
+	busyConns.Store(c.db, c)
+	lib.Xsqlite3_busy_handler(c.tls, c.db, cFuncPointer(busyHandler), c.db)
 	for _, q := range queries {
 		s, err := c.prepare(q)
 		if err != nil {
@@ -115,6 +129,33 @@ func open(path string, setup, queries []string) (_ *Conn, err error) {
 	}
 	return c, nil
 }
+
+// Borrow prepares queries on db, a connection handle (sqlite3*) opened and
+// owned by someone else, typically modernc.org/sqlite's database/sql
+// driver: its statements then run inside that connection's transactions.
+// The caller must use the Conn only while it may use the connection, from
+// one goroutine at a time, and must call Unborrow before the owner closes
+// the connection (or after: SQLite keeps a connection closed with
+// sqlite3_close_v2 alive until its last statement is finalized).
+func Borrow(db uintptr, queries []string) (*Conn, error) {
+	c := &Conn{tls: libc.NewTLS(), db: db, borrowed: true}
+	for _, q := range queries {
+		s, err := c.prepare(q)
+		if err != nil {
+			c.close()
+			return nil, err
+		}
+		c.stmts = append(c.stmts, s)
+	}
+	return c, nil
+}
+
+// Handle returns the connection's sqlite3* handle.
+func (c *Conn) Handle() uintptr { return c.db }
+
+// Unborrow finalizes the statements of a Conn made by Borrow and leaves the
+// connection itself open.
+func (c *Conn) Unborrow() { c.close() }
 
 func (c *Conn) exec(q string) error {
 	z, err := libc.CString(q)
@@ -154,12 +195,12 @@ func (c *Conn) close() {
 		libc.Xfree(c.tls, s.args)
 	}
 	c.stmts = nil
-	if c.db != 0 {
+	if c.db != 0 && !c.borrowed {
 		lib.Xsqlite3_close_v2(c.tls, c.db)
-		c.db = 0
+		busyConns.Delete(c.db)
 	}
+	c.db = 0
 	c.tls.Close()
-	c.itls.Close()
 }
 
 // Close closes every connection. It must not be called while a connection
@@ -210,38 +251,74 @@ func (c *Conn) Stmt(i int) *Stmt { return c.stmts[i] }
 
 // Run steps s once under ctx: it binds nothing itself (see BindText and
 // BindBlob) and reports whether a row is available; the row's columns are
-// readable until Reset. An end of ctx while the statement runs (a wait on
-// a lock, typically) interrupts it and Run returns ctx.Err().
+// readable until Reset. A wait for a lock ends when ctx is done, and Run
+// then returns ctx.Err().
 func (s *Stmt) Run(ctx context.Context) (bool, error) {
 	if err := ctx.Err(); err != nil {
 		return false, err
 	}
 	c := s.c
-	var stop func() bool
-	if ctx.Done() != nil {
-		stop = context.AfterFunc(ctx, func() {
-			lib.Xsqlite3_interrupt(c.itls, c.db)
-			c.interrupted <- struct{}{}
-		})
-	}
+	c.waitCtx = ctx
 	s.active = true
 	rc := lib.Xsqlite3_step(c.tls, s.p)
-	if stop != nil && !stop() {
-		// The callback ran or is running: wait for it, so that its
-		// interrupt cannot reach a later statement of this connection.
-		<-c.interrupted
-		if rc != lib.SQLITE_ROW && rc != lib.SQLITE_DONE {
-			return false, ctx.Err()
-		}
-	}
+	c.waitCtx = nil
 	switch rc {
 	case lib.SQLITE_ROW:
 		return true, nil
 	case lib.SQLITE_DONE:
 		return false, nil
 	}
+	if err := ctx.Err(); err != nil && rc&0xff == lib.SQLITE_BUSY {
+		return false, err
+	}
 	return false, c.errorf("step", rc)
 }
+
+// busyTimeout bounds a wait for a lock whatever the context says, as
+// PRAGMA busy_timeout does (which busyHandler replaces).
+const busyTimeout = 10 * time.Second
+
+// busyConns maps a database handle to its Conn, for busyHandler.
+var busyConns sync.Map
+
+// busyHandler is the SQLite busy handler of every connection: it sleeps
+// with SQLite's own back-off, up to busyTimeout, and gives up as soon as the
+// running statement's context is done. It runs on the goroutine that
+// called sqlite3_step.
+func busyHandler(_ *libc.TLS, db uintptr, count int32) int32 {
+	delays := [...]time.Duration{1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100}
+	var waited time.Duration
+	for i := range min(int(count), len(delays)) {
+		waited += delays[i] * time.Millisecond
+	}
+	if n := int(count) - len(delays); n > 0 {
+		waited += time.Duration(n) * delays[len(delays)-1] * time.Millisecond
+	}
+	d := delays[min(int(count), len(delays)-1)] * time.Millisecond
+	if waited+d > busyTimeout {
+		return 0
+	}
+	var ctx context.Context
+	if v, ok := busyConns.Load(db); ok {
+		ctx = v.(*Conn).waitCtx
+	}
+	if ctx == nil || ctx.Done() == nil {
+		time.Sleep(d)
+		return 1
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return 0
+	case <-t.C:
+		return 1
+	}
+}
+
+// cFuncPointer returns the C function pointer of the Go function f, in the
+// representation modernc.org/libc expects (golang.org/s/go11func).
+func cFuncPointer[T any](f T) uintptr { return *(*uintptr)(unsafe.Pointer(&struct{ f T }{f})) }
 
 // BindText binds v to the 1-based parameter i.
 func (s *Stmt) BindText(i int, v string) error {
@@ -255,6 +332,39 @@ func (s *Stmt) BindBlob(i int, v []byte) error {
 	return s.check(lib.Xsqlite3_bind_blob(s.c.tls, s.p, int32(i), p, int32(len(v)), destructor))
 }
 
+// BindInt64 binds v to the 1-based parameter i.
+func (s *Stmt) BindInt64(i int, v int64) error {
+	s.bound = true
+	return s.check(lib.Xsqlite3_bind_int64(s.c.tls, s.p, int32(i), v))
+}
+
+// BindNull binds NULL to the 1-based parameter i.
+func (s *Stmt) BindNull(i int) error {
+	s.bound = true
+	return s.check(lib.Xsqlite3_bind_null(s.c.tls, s.p, int32(i)))
+}
+
+// BindBool binds v as 1 or 0.
+func (s *Stmt) BindBool(i int, v bool) error {
+	n := int64(0)
+	if v {
+		n = 1
+	}
+	return s.BindInt64(i, n)
+}
+
+// Exec runs s to completion, for statements that return no rows, and
+// resets it.
+func (s *Stmt) Exec(ctx context.Context) error {
+	defer s.Reset()
+	for {
+		row, err := s.Run(ctx)
+		if err != nil || !row {
+			return err
+		}
+	}
+}
+
 // sqliteTransient is SQLITE_TRANSIENT, ((sqlite3_destructor_type)-1).
 const sqliteTransient = ^uintptr(0)
 
@@ -263,6 +373,7 @@ const sqliteTransient = ^uintptr(0)
 // are copied into a temporary C allocation bound as SQLITE_TRANSIENT, freed
 // by check once SQLite has made its own copy.
 func (s *Stmt) copyArg(src *byte, n int) (uintptr, uintptr) {
+	s.bound = true
 	if n == 0 {
 		// A zero-length value, not NULL: any valid address will do.
 		return s.args, 0
@@ -300,9 +411,9 @@ func (s *Stmt) Reset() {
 		lib.Xsqlite3_reset(s.c.tls, s.p)
 		s.active = false
 	}
-	if s.used > 0 {
+	if s.bound {
 		lib.Xsqlite3_clear_bindings(s.c.tls, s.p)
-		s.used = 0
+		s.used, s.bound = 0, false
 	}
 }
 
