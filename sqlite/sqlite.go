@@ -178,6 +178,13 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	readers := max(4, 2*runtime.GOMAXPROCS(0))
 	rdb.SetMaxOpenConns(readers)
 	rdb.SetMaxIdleConns(readers)
+	if !o.databaseSQLOnly {
+		// The lookups of every GET use the fast pool below; this one
+		// serves the rarer reads (key-cache misses, keyrings, health
+		// checks, lookups while plaintext rows remain), so it keeps
+		// fewer idle connections, each with its page cache.
+		rdb.SetMaxIdleConns(2)
+	}
 	rdb.SetConnMaxIdleTime(0)
 	rdb.SetConnMaxLifetime(0)
 
