@@ -203,8 +203,8 @@ func (c *Conn) close() {
 	c.tls.Close()
 }
 
-// Close closes every connection. It must not be called while a connection
-// is acquired.
+// Close closes every connection, waiting for those acquired to be
+// released first; Acquire fails with ErrClosed from then on.
 func (p *Pool) Close() error {
 	select {
 	case <-p.done:
@@ -212,28 +212,45 @@ func (p *Pool) Close() error {
 	default:
 	}
 	close(p.done)
-	for _, c := range p.all {
+	for range p.all {
+		c := <-p.conns
 		c.close()
 	}
 	return nil
 }
 
 // Acquire takes a connection from the pool, waiting for one until ctx is
-// done. Once a statement runs, an end of ctx interrupts it; Release must
-// follow every successful Acquire.
+// done. Release must follow every successful Acquire.
 func (p *Pool) Acquire(ctx context.Context) (*Conn, error) {
 	select {
-	case c := <-p.conns:
-		return c, nil
+	case <-p.done:
+		return nil, ErrClosed
 	default:
 	}
 	select {
 	case c := <-p.conns:
-		return c, nil
+		return p.checkOpen(c)
+	default:
+	}
+	select {
+	case c := <-p.conns:
+		return p.checkOpen(c)
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	case <-p.done:
 		return nil, ErrClosed
+	}
+}
+
+// checkOpen hands c out unless Close has begun, in which case c goes back
+// for Close to take.
+func (p *Pool) checkOpen(c *Conn) (*Conn, error) {
+	select {
+	case <-p.done:
+		p.conns <- c
+		return nil, ErrClosed
+	default:
+		return c, nil
 	}
 }
 

@@ -266,3 +266,47 @@ func TestConcurrent(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// Close waits for the connections in use, and the pool refuses to hand
+// out any once closing has begun.
+func TestCloseWaitsForConnectionsInUse(t *testing.T) {
+	path, _ := newDB(t, map[string][]byte{"a": []byte("x")})
+	p, err := rawsqlite.Open(path, 2, nil, []string{`SELECT v FROM t WHERE k = ?`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := p.Acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := make(chan struct{})
+	go func() {
+		p.Close()
+		close(closed)
+	}()
+	select {
+	case <-closed:
+		t.Fatal("Close returned while a connection was in use")
+	case <-time.After(100 * time.Millisecond):
+	}
+	if _, err := p.Acquire(context.Background()); !errors.Is(err, rawsqlite.ErrClosed) {
+		t.Fatalf("Acquire while closing: %v", err)
+	}
+	// The connection in use still works until it is released.
+	st := c.Stmt(0)
+	if err := st.BindText(1, "a"); err != nil {
+		t.Fatal(err)
+	}
+	if row, err := st.Run(context.Background()); err != nil || !row || string(st.Bytes(0)) != "x" {
+		t.Fatalf("in use while closing: %v, %v", row, err)
+	}
+	p.Release(c)
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not return after the release")
+	}
+	if _, err := p.Acquire(context.Background()); !errors.Is(err, rawsqlite.ErrClosed) {
+		t.Fatalf("Acquire after Close: %v", err)
+	}
+}
