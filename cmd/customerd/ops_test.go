@@ -1,11 +1,13 @@
 package main
 
 import (
+	"cmp"
 	"encoding/base64"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -132,6 +134,10 @@ func TestServeMetricsListenerAndJSONLogs(t *testing.T) {
 	cfg, _ := start["config"].(map[string]any)
 	if cfg["metrics-listen"] != "127.0.0.1:0" || cfg["log-format"] != "json" || start["version"] == nil {
 		t.Fatalf("startup record: %v", start)
+	}
+	// The collector's setting: serve's default unless the environment sets one.
+	if want := cmp.Or(os.Getenv("GOGC"), "400"); start["gogc"] != want {
+		t.Fatalf("startup record: gogc %v, want %s", start["gogc"], want)
 	}
 }
 
