@@ -9,6 +9,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"io"
 	"log/slog"
 	"math"
 	"net/http"
@@ -26,6 +27,12 @@ type Config struct {
 	Store  customerd.Store
 	Logger *slog.Logger     // nil discards logs
 	Now    func() time.Time // nil means time.Now
+
+	// AccessLog, when set, receives each request's access record as one
+	// JSON line, byte for byte what Logger would write with
+	// slog.NewJSONHandler, but several times cheaper to make. Set it only
+	// when Logger writes JSON at level info or below to the same writer.
+	AccessLog io.Writer
 
 	// RateLimit is how many requests per second one API key may make on
 	// average, and RateBurst how many it may make at once. Over the limit
@@ -63,6 +70,7 @@ type Server struct {
 	store          customerd.Store
 	keys           customerd.MerchantStore // the store, or a cache in front of it for Authenticate
 	log            *slog.Logger
+	accessLog      io.Writer // see Config.AccessLog
 	now            func() time.Time
 	metrics        *metrics.Metrics
 	metricsHandler http.Handler
@@ -74,7 +82,7 @@ type Server struct {
 
 // New returns a Server for cfg.
 func New(cfg Config) *Server {
-	s := &Server{store: cfg.Store, keys: cfg.Store, log: cfg.Logger, now: cfg.Now, trustedProxies: cfg.TrustedProxies,
+	s := &Server{store: cfg.Store, keys: cfg.Store, log: cfg.Logger, accessLog: cfg.AccessLog, now: cfg.Now, trustedProxies: cfg.TrustedProxies,
 		metrics: cfg.Metrics, metricsHandler: cfg.MetricsHandler}
 	switch ttl := cfg.KeyCacheTTL; {
 	case ttl == 0:
@@ -162,17 +170,19 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		elapsed := time.Since(start)
 		s.metrics.ObserveRequest(req.route, r.Method, req.status, elapsed)
-		// The record is built and handed to the handler directly: the
-		// same record as Logger.LogAttrs makes, without the caller's
-		// program counter (a stack walk per request) that no handler
-		// here uses, and with typed attributes rather than boxed values.
-		if h := s.log.Handler(); h.Enabled(r.Context(), slog.LevelInfo) {
-			rec := slog.NewRecord(start.Add(elapsed), slog.LevelInfo, "request", 0)
-			rec.AddAttrs(slog.String("request_id", req.requestID),
-				slog.String("merchant_id", req.merchantID), slog.String("method", r.Method), slog.String("route", req.route),
-				slog.Int("status", req.status), slog.Int("bytes", req.bytes),
-				slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000))
-			_ = h.Handle(r.Context(), rec)
+		rec := accessRecord{time: start.Add(elapsed), requestID: req.requestID, merchantID: req.merchantID,
+			method: r.Method, route: req.route, status: req.status, bytes: req.bytes, duration: elapsed}
+		if s.accessLog != nil {
+			writeJSONAccess(s.accessLog, &rec)
+		} else if h := s.log.Handler(); h.Enabled(r.Context(), slog.LevelInfo) {
+			// Handed to the handler directly: the record Logger.LogAttrs
+			// makes, without the caller's program counter (a stack walk
+			// per request) that no handler here uses.
+			lr := slog.NewRecord(rec.time, slog.LevelInfo, "request", 0)
+			lr.AddAttrs(slog.String("request_id", rec.requestID), slog.String("merchant_id", rec.merchantID),
+				slog.String("method", rec.method), slog.String("route", rec.route),
+				slog.Int("status", rec.status), slog.Int("bytes", rec.bytes), slog.Float64("duration_ms", rec.durationMS()))
+			_ = h.Handle(r.Context(), lr)
 		}
 	}()
 	s.route(req)

@@ -149,6 +149,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 
 	apiCfg.Store, apiCfg.Logger = store, log
+	if jsonLogs && log.Enabled(ctx, slog.LevelInfo) {
+		apiCfg.AccessLog = stderr // the same JSON lines, made without slog (see httpapi.Config)
+	}
 	// A client that sends its headers slowly is cut off after
 	// ReadHeaderTimeout. WriteTimeout exceeds the handlers' 10 s database
 	// deadline, so a stuck database still gets its 5xx written.
