@@ -5,7 +5,6 @@ import (
 	"strconv"
 	"sync"
 	"time"
-	"unicode/utf8"
 )
 
 // accessRecord is the one log record of every request.
@@ -35,17 +34,19 @@ func writeJSONAccess(w io.Writer, a *accessRecord) {
 }
 
 func appendJSONAccess(b []byte, a *accessRecord) []byte {
+	// appendString (encode.go) escapes as slog's JSON handler does:
+	// encoding/json's rules without HTML escaping.
 	b = append(b, `{"time":"`...)
 	b = a.time.AppendFormat(b, time.RFC3339Nano)
-	b = append(b, `","level":"INFO","msg":"request","request_id":"`...)
-	b = appendJSONString(b, a.requestID)
-	b = append(b, `","merchant_id":"`...)
-	b = appendJSONString(b, a.merchantID)
-	b = append(b, `","method":"`...)
-	b = appendJSONString(b, a.method)
-	b = append(b, `","route":"`...)
-	b = appendJSONString(b, a.route)
-	b = append(b, `","status":`...)
+	b = append(b, `","level":"INFO","msg":"request","request_id":`...)
+	b = appendString(b, a.requestID)
+	b = append(b, `,"merchant_id":`...)
+	b = appendString(b, a.merchantID)
+	b = append(b, `,"method":`...)
+	b = appendString(b, a.method)
+	b = append(b, `,"route":`...)
+	b = appendString(b, a.route)
+	b = append(b, `,"status":`...)
 	b = strconv.AppendInt(b, int64(a.status), 10)
 	b = append(b, `,"bytes":`...)
 	b = strconv.AppendInt(b, int64(a.bytes), 10)
@@ -54,52 +55,4 @@ func appendJSONAccess(b []byte, a *accessRecord) []byte {
 	// ones a duration in milliseconds to the microsecond can be (or 0).
 	b = strconv.AppendFloat(b, a.durationMS(), 'f', -1, 64)
 	return append(b, "}\n"...)
-}
-
-// appendJSONString appends s escaped as slog's JSON handler escapes
-// strings (encoding/json's rules without HTML escaping), without quotes.
-func appendJSONString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	start := 0
-	for i := 0; i < len(s); {
-		if c := s[i]; c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xf])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	return append(b, s[start:]...)
 }
