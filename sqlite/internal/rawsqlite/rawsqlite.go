@@ -1,24 +1,27 @@
-// Package rawsqlite runs prepared read-only point queries on SQLite through
-// the C API of modernc.org/sqlite/lib, without database/sql.
+// Package rawsqlite runs prepared statements on SQLite through the C API of
+// modernc.org/sqlite/lib, without database/sql.
 //
-// It exists for the two reads on the request path of every GET (a customer
-// by id and by reference): through database/sql and the driver, each query
-// pays for a pooled statement, a goroutine that watches the context, the
-// result's column names turned into strings, a C allocation per bound
-// argument and one Go value per column. Here a connection is taken from a
-// fixed pool, its statement prepared once is bound from a C buffer owned by
-// the connection, and column values are read in place.
+// It exists for the statements on the request path: the two reads of every
+// GET (a customer by id and by reference) and the writer's update and
+// savepoints. Through database/sql and the driver, each query pays for a
+// pooled statement, a goroutine that watches the context, the result's
+// column names turned into strings, a C allocation per bound argument and
+// one Go value per column. Here a statement is prepared once per
+// connection, bound from a C buffer it owns, and its columns are read in
+// place.
 //
-// Connections are opened read-write with query_only, like the store's
-// database/sql read pool, so that they share the writer's WAL index. A
-// connection is used by one goroutine at a time (the pool hands it out), so
-// it is opened without SQLite's per-connection mutex.
+// Open makes a fixed pool of connections of its own, opened read-write
+// (the caller's setup pragmas can make them query_only) so that they share
+// the writer's WAL index. Borrow prepares statements on a connection that
+// database/sql's driver owns, so that they run inside its transactions. A
+// connection is used by one goroutine at a time, so pool connections are
+// opened without SQLite's per-connection mutex.
 //
 // Contexts: a statement that waits for a lock (the only way a point read in
 // WAL mode can take long) stops waiting once its context is done; a
-// statement that is computing is not interrupted. That suits point lookups
-// and costs nothing per query, where an interrupting callback registered on
-// the context costs allocations on every one.
+// statement that is computing is not interrupted. That suits point
+// statements and costs nothing per query, where an interrupting callback
+// registered on the context costs allocations on every one.
 package rawsqlite
 
 import (
