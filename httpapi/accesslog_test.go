@@ -8,15 +8,11 @@ import (
 	"time"
 )
 
-// slogAccess is the access record as slog's JSON handler writes it.
+// slogAccess is the access record as slog's JSON handler writes it: the
+// record the server hands to other loggers, through that handler.
 func slogAccess(a *accessRecord) []byte {
 	var buf bytes.Buffer
-	h := slog.NewJSONHandler(&buf, nil)
-	r := slog.NewRecord(a.time, slog.LevelInfo, "request", 0)
-	r.AddAttrs(slog.String("request_id", a.requestID), slog.String("merchant_id", a.merchantID),
-		slog.String("method", a.method), slog.String("route", a.route),
-		slog.Int("status", a.status), slog.Int("bytes", a.bytes), slog.Float64("duration_ms", a.durationMS()))
-	_ = h.Handle(context.Background(), r)
+	_ = slog.NewJSONHandler(&buf, nil).Handle(context.Background(), a.slogRecord())
 	return buf.Bytes()
 }
 

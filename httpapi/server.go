@@ -175,14 +175,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if s.accessLog != nil {
 			writeJSONAccess(s.accessLog, &rec)
 		} else if h := s.log.Handler(); h.Enabled(r.Context(), slog.LevelInfo) {
-			// Handed to the handler directly: the record Logger.LogAttrs
-			// makes, without the caller's program counter (a stack walk
-			// per request) that no handler here uses.
-			lr := slog.NewRecord(rec.time, slog.LevelInfo, "request", 0)
-			lr.AddAttrs(slog.String("request_id", rec.requestID), slog.String("merchant_id", rec.merchantID),
-				slog.String("method", rec.method), slog.String("route", rec.route),
-				slog.Int("status", rec.status), slog.Int("bytes", rec.bytes), slog.Float64("duration_ms", rec.durationMS()))
-			_ = h.Handle(r.Context(), lr)
+			_ = h.Handle(r.Context(), rec.slogRecord())
 		}
 	}()
 	s.route(req)
