@@ -123,10 +123,11 @@ type request struct {
 
 // storeContext returns the context that bounds the store calls of the
 // request (authentication and the handler's call share one deadline of
-// storeTimeout). ServeHTTP cancels it when the request is done.
+// storeTimeout). ServeHTTP cancels it when the request is done. The
+// deadline costs a timer only if a call may wait (see deadlineContext).
 func (req *request) storeContext() context.Context {
 	if req.ctx == nil {
-		req.ctx, req.cancel = context.WithTimeout(req.r.Context(), storeTimeout)
+		req.ctx, req.cancel = withLazyDeadline(req.r.Context(), time.Now().Add(storeTimeout))
 	}
 	return req.ctx
 }
