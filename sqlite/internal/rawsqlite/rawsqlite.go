@@ -29,6 +29,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -51,7 +52,18 @@ type Pool struct {
 	conns chan *Conn
 	all   []*Conn
 	done  chan struct{}
+
+	// A wait in Acquire checks its context each time tick is closed (and
+	// replaced), every waitCheck while anyone waits, rather than selecting
+	// on ctx.Done: a request's context can be lazy (its deadline timer made
+	// only when Done is asked for), and waiting for a connection is the
+	// common case under load, not the exception.
+	tick    atomic.Pointer[chan struct{}]
+	waiters atomic.Int32
 }
+
+// waitCheck is how often a wait for a connection checks its context.
+const waitCheck = 20 * time.Millisecond
 
 // Conn is one connection of a Pool, held by one goroutine between Acquire
 // and Release.
@@ -82,6 +94,9 @@ type Stmt struct {
 // effect.
 func Open(path string, size int, setup, queries []string) (*Pool, error) {
 	p := &Pool{conns: make(chan *Conn, size), done: make(chan struct{})}
+	tick := make(chan struct{})
+	p.tick.Store(&tick)
+	go p.ticker()
 	for range size {
 		c, err := open(path, setup, queries)
 		if err != nil {
@@ -223,7 +238,8 @@ func (p *Pool) Close() error {
 }
 
 // Acquire takes a connection from the pool, waiting for one until ctx is
-// done. Release must follow every successful Acquire.
+// done (noticed within waitCheck). Release must follow every successful
+// Acquire.
 func (p *Pool) Acquire(ctx context.Context) (*Conn, error) {
 	select {
 	case <-p.done:
@@ -235,13 +251,40 @@ func (p *Pool) Acquire(ctx context.Context) (*Conn, error) {
 		return p.checkOpen(c)
 	default:
 	}
-	select {
-	case c := <-p.conns:
-		return p.checkOpen(c)
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	case <-p.done:
-		return nil, ErrClosed
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	p.waiters.Add(1)
+	defer p.waiters.Add(-1)
+	for {
+		select {
+		case c := <-p.conns:
+			return p.checkOpen(c)
+		case <-*p.tick.Load():
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+		case <-p.done:
+			return nil, ErrClosed
+		}
+	}
+}
+
+// ticker closes and replaces p.tick every waitCheck while Acquire has
+// waiters, until the pool is closed.
+func (p *Pool) ticker() {
+	t := time.NewTicker(waitCheck)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.done:
+			return
+		case <-t.C:
+			if p.waiters.Load() > 0 {
+				next := make(chan struct{})
+				close(*p.tick.Swap(&next))
+			}
+		}
 	}
 }
 

@@ -243,6 +243,38 @@ func TestAcquireWaitsAndClose(t *testing.T) {
 	p.Release(c)
 }
 
+// noDone is a context whose Done must not be asked for: a lazy request
+// context makes its timer only then.
+type noDone struct {
+	context.Context
+	t *testing.T
+}
+
+func (c noDone) Done() <-chan struct{} {
+	c.t.Error("Acquire asked for Done")
+	return c.Context.Done()
+}
+
+// A wait for a connection ends when its context is canceled, checking the
+// context with Err alone.
+func TestAcquireWaitChecksErrOnly(t *testing.T) {
+	path, _ := newDB(t, nil)
+	p := openPool(t, path, 1)
+	c, err := p.Acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Release(c)
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		time.Sleep(30 * time.Millisecond)
+		cancel()
+	}()
+	if _, err := p.Acquire(noDone{ctx, t}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("acquire from an empty pool, canceled: %v", err)
+	}
+}
+
 func TestConcurrent(t *testing.T) {
 	rows := map[string][]byte{}
 	for i := range 100 {
