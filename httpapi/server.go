@@ -142,6 +142,15 @@ func (req *request) restartStoreDeadline() {
 	}
 }
 
+// Header values every response carries, shared rather than allocated per
+// request: net/http only reads them, and a handler that changes one
+// replaces the slice.
+var (
+	contentTypeJSON = []string{"application/json"}
+	noSniff         = []string{"nosniff"}
+	noStore         = []string{"no-store"}
+)
+
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
@@ -149,12 +158,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer s.metrics.RequestEnded() // also when the handler aborts
 	req := &request{w: w, r: r, requestID: requestID(r.Header.Get("X-Request-Id"))}
 	h := w.Header()
-	h["Content-Type"] = []string{"application/json"}
+	h["Content-Type"] = contentTypeJSON
 	h["X-Request-Id"] = []string{req.requestID}
 	h["X-Response-Id"] = []string{newID()}
-	h["X-Content-Type-Options"] = []string{"nosniff"}
+	h["X-Content-Type-Options"] = noSniff
 	// Responses carry customers' personal data: no cache may keep them.
-	h["Cache-Control"] = []string{"no-store"}
+	h["Cache-Control"] = noStore
 	defer func() {
 		if p := recover(); p != nil {
 			if p == http.ErrAbortHandler {

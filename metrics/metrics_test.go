@@ -58,9 +58,15 @@ func TestRequestsAreCountedByRoutePatternMethodAndStatus(t *testing.T) {
 	m.ObserveRequest("/customers/{customer_id}", "GET", 404, 3*time.Millisecond)
 	m.RequestEnded()
 	m.ObserveRequest("unmatched", "BREW", 404, time.Millisecond)
+	// A second request of a series already seen counts in the same series.
+	m.ObserveRequest("/customers/{customer_id}", "GET", 200, time.Millisecond)
+	m.ObserveRequest("/customers/{customer_id}", "GET", 200, 20*time.Millisecond)
 	text := scrape(t, m)
 	wantLines(t, text,
 		`customerd_http_requests_total{method="GET",route="/customers/{customer_id}",status="404"} 1`,
+		`customerd_http_requests_total{method="GET",route="/customers/{customer_id}",status="200"} 2`,
+		`customerd_http_request_duration_seconds_bucket{method="GET",route="/customers/{customer_id}",status="200",le="0.001"} 1`,
+		`customerd_http_request_duration_seconds_bucket{method="GET",route="/customers/{customer_id}",status="200",le="0.025"} 2`,
 		`customerd_http_requests_total{method="other",route="unmatched",status="404"} 1`,
 		`customerd_http_request_duration_seconds_bucket{method="GET",route="/customers/{customer_id}",status="404",le="0.0025"} 0`,
 		`customerd_http_request_duration_seconds_bucket{method="GET",route="/customers/{customer_id}",status="404",le="0.005"} 1`,
