@@ -171,14 +171,17 @@ func (r *Keyring) OpenCustomer(c *customerd.Customer, s SealedCustomer) error {
 		{customerd.FieldLastName, s.LastName, &c.LastName, false},
 	}
 	// Every plaintext goes into one buffer that becomes one string, and one
-	// buffer holds each field's associated data in turn: a read allocates a
-	// few times per customer instead of several times per field.
+	// buffer holds each field's associated data in turn: a read allocates
+	// twice per customer instead of several times per field.
 	size := 0
 	for _, f := range fields {
 		size += len(f.sealed)
 	}
-	pt := make([]byte, 0, size)
-	aad := make([]byte, 0, 64+len(r.merchantID)+len(c.ID))
+	// One allocation serves both: capped slices of it, so that neither
+	// can grow into the other.
+	scratch := make([]byte, size+64+len(r.merchantID)+len(c.ID))
+	pt := scratch[:0:size]
+	aad := scratch[size:size]
 	var ends [len(fields)]int
 	for i, f := range fields {
 		if f.sealed == nil && !f.required {

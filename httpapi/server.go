@@ -156,11 +156,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	s.metrics.RequestStarted()
 	defer s.metrics.RequestEnded() // also when the handler aborts
-	req := &request{w: w, r: r, requestID: requestID(r.Header.Get("X-Request-Id"))}
+	requestID, responseID := requestIDs(r.Header.Get("X-Request-Id"))
+	req := &request{w: w, r: r, requestID: requestID}
+	ids := []string{requestID, responseID} // one allocation for both headers
 	h := w.Header()
 	h["Content-Type"] = contentTypeJSON
-	h["X-Request-Id"] = []string{req.requestID}
-	h["X-Response-Id"] = []string{newID()}
+	h["X-Request-Id"] = ids[0:1:1]
+	h["X-Response-Id"] = ids[1:2:2]
 	h["X-Content-Type-Options"] = noSniff
 	// Responses carry customers' personal data: no cache may keep them.
 	h["Cache-Control"] = noStore
@@ -321,26 +323,40 @@ func (s *Server) write(req *request, status int, body []byte) {
 	_, _ = req.w.Write(body)
 }
 
-// requestID returns the inbound id when it is a sane token, else a new one.
-func requestID(in string) string {
+// requestIDs returns the request id (the inbound one when it is a sane
+// token, else a new one) and a new response id. Two new ids come from one
+// random read and one string.
+func requestIDs(in string) (requestID, responseID string) {
+	if !saneID(in) {
+		ids := newIDs(2)
+		return ids[:idLen], ids[idLen:]
+	}
+	return in, newIDs(1)
+}
+
+func saneID(in string) bool {
 	if len(in) == 0 || len(in) > 128 {
-		return newID()
+		return false
 	}
 	for i := 0; i < len(in); i++ {
 		c := in[i]
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
 			c == '-' || c == '_' || c == '.' || c == ':') {
-			return newID()
+			return false
 		}
 	}
-	return in
+	return true
 }
 
-// newID returns 32 random lowercase hex characters.
-func newID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
+// idLen is the length of a new id: 32 random lowercase hex characters.
+const idLen = 32
+
+// newIDs returns n new ids (n is 1 or 2) concatenated.
+func newIDs(n int) string {
+	var b [2 * idLen / 2]byte
+	raw := b[:n*idLen/2]
+	_, _ = rand.Read(raw)
+	return hex.EncodeToString(raw)
 }
 
 // storeTimeout bounds the database calls of one request, all of them
