@@ -115,12 +115,19 @@ func (w *writer) do(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx
 		w.mu.RUnlock()
 		return errClosed
 	}
+	// The queue has room in the common case: try without ctx.Done, which
+	// costs a lazy request context its timer.
 	select {
 	case w.ops <- op:
 		w.mu.RUnlock()
-	case <-ctx.Done():
-		w.mu.RUnlock()
-		return ctx.Err()
+	default:
+		select {
+		case w.ops <- op:
+			w.mu.RUnlock()
+		case <-ctx.Done():
+			w.mu.RUnlock()
+			return ctx.Err()
+		}
 	}
 	// Wait for the outcome even if ctx ends: the write may already be in a
 	// transaction, and the caller must not report failure for a committed write.
