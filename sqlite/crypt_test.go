@@ -220,6 +220,26 @@ func TestDefaultKeyFile(t *testing.T) {
 }
 
 // rawKeyVersions returns how many of the merchant's rows use each key_version.
+// rawFieldVersion returns the data-key version a customer's sealed column
+// carries.
+func rawFieldVersion(t testing.TB, path, id, column string) uint32 {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var sealed []byte
+	if err := db.QueryRow(`SELECT `+column+` FROM customers WHERE id = ?`, id).Scan(&sealed); err != nil {
+		t.Fatal(err)
+	}
+	v, err := fieldcrypt.VersionOf(sealed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
 func rawKeyVersions(t testing.TB, path, merchant string) map[int]int {
 	t.Helper()
 	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
@@ -282,7 +302,18 @@ func TestDataKeyRotation(t *testing.T) {
 	if _, err := a.RotateDataKey(ctx, "nobody"); customerd.ErrorCode(err) != customerd.ENOTFOUND {
 		t.Fatalf("rotate unknown merchant: %v", err)
 	}
-	// b's next write uses the new version although its cache predates it.
+	// b's next writes use the new version although its cache predates it:
+	// an update by id (sealed before it is queued, with the cached keys)...
+	last := want[len(want)-1]
+	got, err := b.UpdateCustomer(ctx, "m1", last.ID, customerd.Patch{FirstName: customerd.Present("Rotated")}, storetest.T0)
+	if err != nil || got.FirstName != "Rotated" || got.ObjectReferenceID != last.ObjectReferenceID {
+		t.Fatalf("update by id after rotation: %+v, %v", got, err)
+	}
+	last.FirstName = got.FirstName
+	if v := rawFieldVersion(t, path, last.ID, "first_name"); v != 2 {
+		t.Fatalf("a field updated after the rotation is sealed under v%d", v)
+	}
+	// ... and a create.
 	fresh := piiFor(50).customer(t, "m1")
 	if err := b.CreateCustomer(ctx, fresh); err != nil {
 		t.Fatal(err)

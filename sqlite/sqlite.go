@@ -492,9 +492,24 @@ const updateSQL = `UPDATE customers SET
 	WHERE merchant_id = ?12 AND id = ?13 RETURNING ` + customerColumns
 
 // UpdateCustomer implements customerd.CustomerStore.
+//
+// The writer goroutine is the one serial stage of every write, so the patch
+// is sealed before it is queued when that needs no transaction (the
+// merchant's keyring is cached and the argument looks like an id: the
+// common case). The updated row is still opened inside the transaction, so
+// that an update whose row cannot be read back is rolled back rather than
+// committed and reported as failed.
 func (s *Store) UpdateCustomer(ctx context.Context, merchantID, idOrRef string, p customerd.Patch, now time.Time) (*customerd.Customer, error) {
 	if p.IsEmpty() {
 		return s.FindCustomer(ctx, merchantID, idOrRef)
+	}
+	var early *sealedPatch
+	if ring := s.vault.Cached(merchantID); ring != nil && looksLikeID(idOrRef) {
+		v, err := sealPatch(ring, idOrRef, p)
+		if err != nil {
+			return nil, err
+		}
+		early = &v
 	}
 	var out *customerd.Customer
 	err := s.writer.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
@@ -509,7 +524,15 @@ func (s *Store) UpdateCustomer(ctx context.Context, merchantID, idOrRef string, 
 		// lookup, and a reference that looks like an id is resolved below
 		// as before.
 		if looksLikeID(idOrRef) {
-			out, err = s.updateInTx(ctx, tx, ring, merchantID, idOrRef, p, now)
+			v := early
+			if v == nil || v.version != ring.Active() { // sealed under a key rotated since
+				sv, err := sealPatch(ring, idOrRef, p)
+				if err != nil {
+					return err
+				}
+				v = &sv
+			}
+			out, err = s.updateInTx(ctx, tx, merchantID, idOrRef, p, *v, now)
 			if customerd.ErrorCode(err) != customerd.ENOTFOUND {
 				return err
 			}
@@ -518,7 +541,11 @@ func (s *Store) UpdateCustomer(ctx context.Context, merchantID, idOrRef string, 
 		if err != nil {
 			return err
 		}
-		out, err = s.updateInTx(ctx, tx, ring, merchantID, id, p, now)
+		v, err := sealPatch(ring, id, p)
+		if err != nil {
+			return err
+		}
+		out, err = s.updateInTx(ctx, tx, merchantID, id, p, v, now)
 		return err
 	})
 	if err != nil {
@@ -527,42 +554,50 @@ func (s *Store) UpdateCustomer(ctx context.Context, merchantID, idOrRef string, 
 	return out, nil
 }
 
-// updateInTx applies p to the customer id of merchantID in the write
-// transaction tx and returns the customer as updated; ErrNotFound when there
-// is no such row, in which case nothing was written.
-func (s *Store) updateInTx(ctx context.Context, tx *sql.Tx, ring *fieldcrypt.Keyring, merchantID, id string, p customerd.Patch, now time.Time) (*customerd.Customer, error) {
-	sealed := func(field string, v customerd.Value) (any, error) {
-		if !v.Set {
-			return nil, nil
-		}
-		b, err := ring.SealField(id, field, v.Value)
-		return nullable(b), err
-	}
-	var mobile, email, first, last any
-	var err error
+// sealedPatch holds the personal fields of a patch sealed for one customer
+// under data-key version; a field the patch leaves alone is nil.
+type sealedPatch struct {
+	version                    uint32
+	mobile, email, first, last any
+}
+
+func sealPatch(ring *fieldcrypt.Keyring, id string, p customerd.Patch) (sealedPatch, error) {
+	v := sealedPatch{version: ring.Active()}
 	for _, f := range []struct {
 		field string
 		v     customerd.Value
 		dst   *any
 	}{
-		{customerd.FieldMobileNumber, p.MobileNumber, &mobile},
-		{customerd.FieldEmailAddress, p.EmailAddress, &email},
-		{customerd.FieldFirstName, p.FirstName, &first},
-		{customerd.FieldLastName, p.LastName, &last},
+		{customerd.FieldMobileNumber, p.MobileNumber, &v.mobile},
+		{customerd.FieldEmailAddress, p.EmailAddress, &v.email},
+		{customerd.FieldFirstName, p.FirstName, &v.first},
+		{customerd.FieldLastName, p.LastName, &v.last},
 	} {
-		if *f.dst, err = sealed(f.field, f.v); err != nil {
-			return nil, err
+		if !f.v.Set {
+			continue
 		}
+		b, err := ring.SealField(id, f.field, f.v.Value)
+		if err != nil {
+			return sealedPatch{}, err
+		}
+		*f.dst = nullable(b)
 	}
+	return v, nil
+}
+
+// updateInTx applies p, sealed as v, to the customer id of merchantID in the
+// write transaction tx and returns the customer as updated; ErrNotFound when
+// there is no such row, in which case nothing was written.
+func (s *Store) updateInTx(ctx context.Context, tx *sql.Tx, merchantID, id string, p customerd.Patch, v sealedPatch, now time.Time) (*customerd.Customer, error) {
 	if raw := s.writer.raw; raw != nil {
-		return s.updateRaw(ctx, tx, raw.Stmt(rawStoreQueries+rawUpdateSQL), merchantID, id, p, mobile, email, first, last, now)
+		return s.updateRaw(ctx, tx, raw.Stmt(rawStoreQueries+rawUpdateSQL), merchantID, id, p, v, now)
 	}
 	return s.readCustomer(ctx, txReader{tx}, tx.StmtContext(ctx, s.updateCustomer).QueryRowContext(ctx,
-		p.MobileNumber.Set, mobile,
+		p.MobileNumber.Set, v.mobile,
 		p.MobileCountryCode.Set, p.MobileCountryCode.Value,
-		p.EmailAddress.Set, email,
-		p.FirstName.Set, first,
-		p.LastName.Set, last,
+		p.EmailAddress.Set, v.email,
+		p.FirstName.Set, v.first,
+		p.LastName.Set, v.last,
 		customerd.Timestamp(now).Unix(), merchantID, id))
 }
 
@@ -573,7 +608,7 @@ const rawUpdateSQL = 0
 // (see newWriter), with the arguments updateInTx prepared: the same
 // statement, in the same transaction.
 func (s *Store) updateRaw(ctx context.Context, tx *sql.Tx, st *rawsqlite.Stmt, merchantID, id string, p customerd.Patch,
-	mobile, email, first, last any, now time.Time) (*customerd.Customer, error) {
+	v sealedPatch, now time.Time) (*customerd.Customer, error) {
 	defer st.Reset()
 	bindSealed := func(i int, v any) error {
 		if b, ok := v.([]byte); ok {
@@ -582,11 +617,11 @@ func (s *Store) updateRaw(ctx context.Context, tx *sql.Tx, st *rawsqlite.Stmt, m
 		return st.BindNull(i)
 	}
 	for _, err := range []error{
-		st.BindBool(1, p.MobileNumber.Set), bindSealed(2, mobile),
+		st.BindBool(1, p.MobileNumber.Set), bindSealed(2, v.mobile),
 		st.BindBool(3, p.MobileCountryCode.Set), st.BindText(4, p.MobileCountryCode.Value),
-		st.BindBool(5, p.EmailAddress.Set), bindSealed(6, email),
-		st.BindBool(7, p.FirstName.Set), bindSealed(8, first),
-		st.BindBool(9, p.LastName.Set), bindSealed(10, last),
+		st.BindBool(5, p.EmailAddress.Set), bindSealed(6, v.email),
+		st.BindBool(7, p.FirstName.Set), bindSealed(8, v.first),
+		st.BindBool(9, p.LastName.Set), bindSealed(10, v.last),
 		st.BindInt64(11, customerd.Timestamp(now).Unix()), st.BindText(12, merchantID), st.BindText(13, id),
 	} {
 		if err != nil {
