@@ -57,9 +57,12 @@ type Pool struct {
 	// replaced), every waitCheck while anyone waits, rather than selecting
 	// on ctx.Done: a request's context can be lazy (its deadline timer made
 	// only when Done is asked for), and waiting for a connection is the
-	// common case under load, not the exception.
+	// common case under load, not the exception. No timer runs while
+	// nobody waits.
 	tick    atomic.Pointer[chan struct{}]
 	waiters atomic.Int32
+	tickMu  sync.Mutex // guards tickOn
+	tickOn  bool       // a fireTick is scheduled
 }
 
 // waitCheck is how often a wait for a connection checks its context.
@@ -96,7 +99,6 @@ func Open(path string, size int, setup, queries []string) (*Pool, error) {
 	p := &Pool{conns: make(chan *Conn, size), done: make(chan struct{})}
 	tick := make(chan struct{})
 	p.tick.Store(&tick)
-	go p.ticker()
 	for range size {
 		c, err := open(path, setup, queries)
 		if err != nil {
@@ -254,7 +256,9 @@ func (p *Pool) Acquire(ctx context.Context) (*Conn, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	p.waiters.Add(1)
+	if p.waiters.Add(1) == 1 {
+		p.startTick()
+	}
 	defer p.waiters.Add(-1)
 	for {
 		select {
@@ -270,21 +274,27 @@ func (p *Pool) Acquire(ctx context.Context) (*Conn, error) {
 	}
 }
 
-// ticker closes and replaces p.tick every waitCheck while Acquire has
-// waiters, until the pool is closed.
-func (p *Pool) ticker() {
-	t := time.NewTicker(waitCheck)
-	defer t.Stop()
-	for {
-		select {
-		case <-p.done:
-			return
-		case <-t.C:
-			if p.waiters.Load() > 0 {
-				next := make(chan struct{})
-				close(*p.tick.Swap(&next))
-			}
-		}
+// startTick schedules fireTick unless it already is.
+func (p *Pool) startTick() {
+	p.tickMu.Lock()
+	defer p.tickMu.Unlock()
+	if !p.tickOn {
+		p.tickOn = true
+		time.AfterFunc(waitCheck, p.fireTick)
+	}
+}
+
+// fireTick closes and replaces p.tick, and runs again after waitCheck
+// while Acquire has waiters.
+func (p *Pool) fireTick() {
+	p.tickMu.Lock()
+	defer p.tickMu.Unlock()
+	next := make(chan struct{})
+	close(*p.tick.Swap(&next))
+	if p.waiters.Load() > 0 {
+		time.AfterFunc(waitCheck, p.fireTick)
+	} else {
+		p.tickOn = false
 	}
 }
 
