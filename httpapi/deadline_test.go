@@ -8,9 +8,12 @@ import (
 )
 
 func TestLazyDeadlineEndsAtDeadlineWithoutDone(t *testing.T) {
-	ctx, cancel := withLazyDeadline(context.Background(), time.Now().Add(20*time.Millisecond))
+	deadline := time.Now().Add(20 * time.Millisecond)
+	ctx, cancel := withLazyDeadline(context.Background(), deadline)
 	defer cancel()
-	if err := ctx.Err(); err != nil {
+	// A busy machine may deschedule the test past the deadline: only an
+	// error seen while the deadline is still ahead is wrong.
+	if err := ctx.Err(); err != nil && time.Now().Before(deadline) {
 		t.Fatalf("Err before the deadline = %v", err)
 	}
 	time.Sleep(30 * time.Millisecond)
