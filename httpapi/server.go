@@ -353,7 +353,7 @@ const idLen = 32
 
 // newIDs returns n new ids (n is 1 or 2) concatenated.
 func newIDs(n int) string {
-	var b [2 * idLen / 2]byte
+	var b [2 * idLen / 2]byte // the random bytes of two ids, two hex digits each
 	raw := b[:n*idLen/2]
 	_, _ = rand.Read(raw)
 	return hex.EncodeToString(raw)
