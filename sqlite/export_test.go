@@ -23,3 +23,7 @@ func (s *Store) WritesBypassDatabaseSQL(ctx context.Context) (bool, error) {
 // DatabaseSQLOnly makes the store run every statement through
 // database/sql, as it does when rawsqlite cannot be used.
 func DatabaseSQLOnly() Option { return func(o *options) { o.databaseSQLOnly = true } }
+
+// KeepsReadTransactions reports whether the fast read pool keeps read
+// transactions between lookups.
+func (s *Store) KeepsReadTransactions() bool { return s.fast != nil && s.fast.KeepsReadTransactions() }

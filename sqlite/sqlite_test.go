@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"testing"
 
@@ -47,6 +48,40 @@ func TestWritesBypassDatabaseSQL(t *testing.T) {
 	defer s.Close()
 	if raw, err := s.WritesBypassDatabaseSQL(context.Background()); err != nil || !raw {
 		t.Fatalf("raw writes %v, %v: the driver's connection handle was not found", raw, err)
+	}
+}
+
+// The lookups of every GET keep their read transaction between requests
+// while nothing is committed (the rawsqlite tests check what that does),
+// and a write is seen by the very next read.
+func TestFastReadsKeepReadTransactions(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "c.db"))
+	defer s.Close()
+	if !s.KeepsReadTransactions() {
+		t.Fatal("the fast read pool does not keep read transactions: the WAL index was not mapped")
+	}
+	ctx := context.Background()
+	storetest.MustMerchant(t, s, "m1")
+	c, err := customerd.NewCustomer("m1", customerd.CreateRequest{
+		ObjectReferenceID: customerd.Present("r"), MobileNumber: customerd.Present("1"),
+	}, storetest.T0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateCustomer(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		name := fmt.Sprint("N", i)
+		if _, err := s.UpdateCustomer(ctx, "m1", c.ID, customerd.Patch{FirstName: customerd.Present(name)}, storetest.T0); err != nil {
+			t.Fatal(err)
+		}
+		for range 3 { // quiet reads: kept transactions
+			got, err := s.FindCustomer(ctx, "m1", c.ID)
+			if err != nil || got.FirstName != name {
+				t.Fatalf("update %d: read %+v, %v", i, got, err)
+			}
+		}
 	}
 }
 

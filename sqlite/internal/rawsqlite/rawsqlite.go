@@ -17,6 +17,11 @@
 // connection is used by one goroutine at a time, so pool connections are
 // opened without SQLite's per-connection mutex.
 //
+// A pool of read-only connections can also keep a read transaction open
+// from one use to the next while nothing is committed to the database
+// (KeepReadTransactions, in warm.go), which saves starting and ending one
+// per lookup.
+//
 // Contexts: a statement that waits for a lock (the only way a point read in
 // WAL mode can take long) stops waiting once its context is done; a
 // statement that is computing is not interrupted. That suits point
@@ -63,6 +68,12 @@ type Pool struct {
 	waiters atomic.Int32
 	tickMu  sync.Mutex // guards tickOn
 	tickOn  bool       // a fireTick is scheduled
+
+	// Read transactions kept across acquisitions: see KeepReadTransactions.
+	walIndex  []byte // the start of the database's -shm file, mapped read-only; nil when off
+	warmConns atomic.Int32
+	sweepMu   sync.Mutex // guards sweepOn
+	sweepOn   bool       // a sweep is scheduled
 }
 
 // waitCheck is how often a wait for a connection checks its context.
@@ -78,6 +89,15 @@ type Conn struct {
 	waitCtx     context.Context // the context of the running statement, for busyHandler
 	pendingFree []uintptr       // temporary copies of oversized arguments
 	borrowed    bool            // see Borrow: the handle is not ours to close
+
+	// See KeepReadTransactions.
+	begin, commit *Stmt
+	warm          bool   // inside a read transaction kept from an earlier use
+	warmChange    uint32 // the WAL index's change counter read before it began
+	lastChange    uint32 // the change counter at the previous use
+	used          bool   // lastChange is set
+	lastUse       int64  // when the connection was last released warm, in Unix ns
+	failed        bool   // a statement failed since Acquire
 }
 
 // Stmt is a statement prepared on a Conn.
@@ -210,6 +230,13 @@ func (c *Conn) prepare(q string) (*Stmt, error) {
 }
 
 func (c *Conn) close() {
+	for _, s := range []*Stmt{c.begin, c.commit} {
+		if s != nil {
+			lib.Xsqlite3_finalize(c.tls, s.p)
+			libc.Xfree(c.tls, s.args)
+		}
+	}
+	c.begin, c.commit = nil, nil
 	for _, s := range c.stmts {
 		lib.Xsqlite3_finalize(c.tls, s.p)
 		libc.Xfree(c.tls, s.args)
@@ -236,6 +263,9 @@ func (p *Pool) Close() error {
 		c := <-p.conns
 		c.close()
 	}
+	if p.walIndex != nil {
+		unmapWALIndex(p.walIndex)
+	}
 	return nil
 }
 
@@ -243,6 +273,14 @@ func (p *Pool) Close() error {
 // done (noticed within waitCheck). Release must follow every successful
 // Acquire.
 func (p *Pool) Acquire(ctx context.Context) (*Conn, error) {
+	c, err := p.acquire(ctx)
+	if err == nil && p.walIndex != nil {
+		p.startRead(c)
+	}
+	return c, err
+}
+
+func (p *Pool) acquire(ctx context.Context) (*Conn, error) {
 	select {
 	case <-p.done:
 		return nil, ErrClosed
@@ -316,6 +354,15 @@ func (p *Pool) Release(c *Conn) {
 	for _, s := range c.stmts {
 		s.Reset()
 	}
+	if c.warm {
+		if c.failed {
+			p.endRead(c)
+		} else {
+			c.lastUse = time.Now().UnixNano()
+			p.startSweep()
+		}
+	}
+	c.failed = false
 	p.conns <- c
 }
 
@@ -341,6 +388,7 @@ func (s *Stmt) Run(ctx context.Context) (bool, error) {
 	case lib.SQLITE_DONE:
 		return false, nil
 	}
+	c.failed = true
 	if err := ctx.Err(); err != nil && rc&0xff == lib.SQLITE_BUSY {
 		return false, err
 	}

@@ -1,0 +1,7 @@
+package rawsqlite
+
+// WarmConns returns how many connections keep a read transaction.
+func (p *Pool) WarmConns() int { return int(p.warmConns.Load()) }
+
+// WarmIdle is how long an unused connection keeps its read transaction.
+const WarmIdle = warmIdle

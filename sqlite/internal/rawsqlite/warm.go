@@ -1,0 +1,219 @@
+package rawsqlite
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"modernc.org/libc"
+	lib "modernc.org/sqlite/lib"
+)
+
+// Read transactions kept across acquisitions.
+//
+// In WAL mode every statement outside a transaction starts and ends a read
+// transaction of its own, and for a point lookup that is about a fifth of
+// the cost. A pool of read-only connections can keep one open from one
+// Acquire to the next, as long as nothing has been committed since it
+// began: then its snapshot is the latest, and a lookup in it sees every
+// write committed before the lookup asked, as one in a new transaction
+// would.
+//
+// "Nothing has been committed" is read from the WAL index (the -shm file)
+// that every connection to the database shares, whatever its process:
+// SQLite increments the change counter of the index header with every
+// commit before the commit returns. The counter is read before the kept
+// transaction begins, so an equal counter later proves that its snapshot
+// holds every commit made up to then.
+//
+// A connection keeps a transaction only while the database is quiet (no
+// commit between two uses of the connection) and the WAL is short, and
+// gives it up after warmIdle without use, so that kept snapshots never stop
+// a checkpoint from emptying the WAL for long.
+
+// warmIdle is how long an unused connection keeps its read transaction.
+const warmIdle = 20 * time.Millisecond
+
+// warmMaxFrames: above this many frames in the WAL, connections read in
+// transactions of their own again, so that the automatic checkpoint (at
+// 1,000 frames by default) finds no reader holding an old snapshot.
+const warmMaxFrames = 500
+
+// WAL index header (SQLite's WalIndexHdr, in native byte order), the
+// first copy of the two at the start of the -shm file.
+const (
+	walIndexVersion  = 3007000
+	walHdrVersionOff = 0
+	walHdrChangeOff  = 8
+	walHdrIsInitOff  = 12
+	walHdrFramesOff  = 16
+	walIndexMapSize  = 4096
+)
+
+// KeepReadTransactions lets the pool's connections keep a read
+// transaction from one Acquire to the next while their database is
+// unchanged (see above). The pool's statements must only read, and the
+// database must be in WAL mode. Call it once, before the pool is used; on
+// error the pool goes on as before.
+func (p *Pool) KeepReadTransactions() error {
+	if len(p.all) == 0 {
+		return errors.New("rawsqlite: empty pool")
+	}
+	// The WAL index is named after the database file as SQLite resolved
+	// it (symbolic links followed), not after the path the pool was given.
+	db, err := p.all[0].filename()
+	if err != nil {
+		return err
+	}
+	idx, err := mapWALIndex(db + "-shm")
+	if err != nil {
+		return fmt.Errorf("rawsqlite: map the WAL index: %w", err)
+	}
+	if binary.NativeEndian.Uint32(idx[walHdrVersionOff:]) != walIndexVersion || idx[walHdrIsInitOff] != 1 {
+		unmapWALIndex(idx)
+		return errors.New("rawsqlite: the WAL index is not initialized")
+	}
+	held := make([]*Conn, 0, len(p.all))
+	defer func() {
+		for _, c := range held {
+			p.conns <- c
+		}
+	}()
+	for range p.all {
+		c := <-p.conns
+		held = append(held, c)
+		if c.begin == nil {
+			if c.begin, err = c.prepare("BEGIN"); err != nil {
+				unmapWALIndex(idx)
+				return err
+			}
+			if c.commit, err = c.prepare("COMMIT"); err != nil {
+				unmapWALIndex(idx)
+				return err
+			}
+		}
+	}
+	p.walIndex = idx
+	return nil
+}
+
+// KeepsReadTransactions reports whether KeepReadTransactions took effect.
+func (p *Pool) KeepsReadTransactions() bool { return p.walIndex != nil }
+
+// walState returns the WAL index's change counter and frame count.
+func (p *Pool) walState() (change, frames uint32) {
+	return atomic.LoadUint32((*uint32)(unsafe.Pointer(&p.walIndex[walHdrChangeOff]))),
+		atomic.LoadUint32((*uint32)(unsafe.Pointer(&p.walIndex[walHdrFramesOff])))
+}
+
+// startRead readies c, just acquired, for its reads: it keeps c's read
+// transaction if nothing was committed since it began, and else ends it;
+// and it begins one to keep when the database was quiet since c's previous
+// use and the WAL is short.
+func (p *Pool) startRead(c *Conn) {
+	change, frames := p.walState()
+	if c.warm {
+		if change == c.warmChange {
+			return
+		}
+		p.endRead(c)
+	}
+	quiet := c.used && change == c.lastChange
+	c.used, c.lastChange = true, change
+	if !quiet || frames > warmMaxFrames {
+		return // this use reads in transactions of its own
+	}
+	// BEGIN is deferred: the snapshot is taken by the first read, after
+	// change was read.
+	_, err := c.begin.Run(context.Background())
+	c.begin.Reset()
+	switch {
+	case err == nil:
+		c.warm, c.warmChange = true, change
+		p.warmConns.Add(1)
+	case c.inTransaction():
+		_ = c.exec("ROLLBACK")
+	}
+	c.failed = false
+}
+
+// endRead ends c's kept read transaction.
+func (p *Pool) endRead(c *Conn) {
+	for _, s := range c.stmts {
+		s.Reset()
+	}
+	_, err := c.commit.Run(context.Background())
+	c.commit.Reset()
+	if err != nil && c.inTransaction() {
+		_ = c.exec("ROLLBACK") // a read transaction: nothing is lost
+	}
+	c.warm = false
+	p.warmConns.Add(-1)
+}
+
+// filename returns the database file's full path as SQLite resolved it.
+func (c *Conn) filename() (string, error) {
+	z, err := libc.CString("main")
+	if err != nil {
+		return "", err
+	}
+	defer libc.Xfree(c.tls, z)
+	name := libc.GoString(lib.Xsqlite3_db_filename(c.tls, c.db, z))
+	if name == "" {
+		return "", errors.New("rawsqlite: the database has no file name")
+	}
+	return name, nil
+}
+
+func (c *Conn) inTransaction() bool { return lib.Xsqlite3_get_autocommit(c.tls, c.db) == 0 }
+
+// startSweep schedules sweep unless it already is.
+func (p *Pool) startSweep() {
+	p.sweepMu.Lock()
+	defer p.sweepMu.Unlock()
+	if !p.sweepOn {
+		p.sweepOn = true
+		time.AfterFunc(warmIdle, p.sweep)
+	}
+}
+
+// sweep ends the kept read transactions of the connections that are free
+// and were not used for warmIdle, and runs again while any is kept.
+func (p *Pool) sweep() {
+	now := time.Now().UnixNano()
+	var held []*Conn
+take:
+	for {
+		select {
+		case c := <-p.conns:
+			held = append(held, c)
+		default:
+			break take
+		}
+	}
+	for _, c := range held {
+		if c.warm && now-c.lastUse >= int64(warmIdle) {
+			p.endRead(c)
+		}
+	}
+	for _, c := range held {
+		p.conns <- c
+	}
+	p.sweepMu.Lock()
+	defer p.sweepMu.Unlock()
+	select {
+	case <-p.done:
+		p.sweepOn = false
+		return
+	default:
+	}
+	if p.warmConns.Load() > 0 {
+		time.AfterFunc(warmIdle, p.sweep)
+	} else {
+		p.sweepOn = false
+	}
+}
