@@ -5,3 +5,7 @@ func (p *Pool) WarmConns() int { return int(p.warmConns.Load()) }
 
 // WarmIdle is how long an unused connection keeps its read transaction.
 const WarmIdle = warmIdle
+
+// WarmMaxPending is how many WAL frames not yet checkpointed still allow
+// kept read transactions.
+const WarmMaxPending = warmMaxPending

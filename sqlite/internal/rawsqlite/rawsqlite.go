@@ -70,10 +70,11 @@ type Pool struct {
 	tickOn  bool       // a fireTick is scheduled
 
 	// Read transactions kept across acquisitions: see KeepReadTransactions.
-	walIndex  []byte // the start of the database's -shm file, mapped read-only; nil when off
-	warmConns atomic.Int32
-	sweepMu   sync.Mutex // guards sweepOn
-	sweepOn   bool       // a sweep is scheduled
+	walIndex       []byte // the start of the database's -shm file, mapped read-only; nil when off
+	warmConns      atomic.Int32
+	sweepMu        sync.Mutex   // guards sweepOn
+	sweepOn        bool         // a sweep is scheduled
+	lastCheckpoint atomic.Int64 // when the pool last started a checkpoint, Unix ns
 }
 
 // waitCheck is how often a wait for a connection checks its context.

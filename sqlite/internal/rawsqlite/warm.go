@@ -30,18 +30,25 @@ import (
 // transaction begins, so an equal counter later proves that its snapshot
 // holds every commit made up to then.
 //
-// A connection keeps a transaction only while the database is quiet (no
-// commit between two uses of the connection) and the WAL is short, and
-// gives it up after warmIdle without use, so that kept snapshots never stop
-// a checkpoint from emptying the WAL for long.
+// A kept snapshot must not stop a checkpoint from emptying the WAL: a
+// connection keeps a transaction only while the database is quiet (no
+// commit between two uses of the connection) and few frames of the WAL
+// are still to be copied into the database file, and gives it up after
+// warmIdle without use. When a quiet database has more frames than that
+// left in its WAL (the writes stopped before the writer's automatic
+// checkpoint), the pool checkpoints it itself.
 
 // warmIdle is how long an unused connection keeps its read transaction.
 const warmIdle = 20 * time.Millisecond
 
-// warmMaxFrames: above this many frames in the WAL, connections read in
-// transactions of their own again, so that the automatic checkpoint (at
-// 1,000 frames by default) finds no reader holding an old snapshot.
-const warmMaxFrames = 500
+// warmMaxPending: with more frames than this in the WAL that are not yet
+// in the database file, connections read in transactions of their own, so
+// that the checkpoint (the writer's automatic one at 1,000 frames, or the
+// pool's) finds no reader holding an old snapshot and completes.
+const warmMaxPending = 256
+
+// checkpointEvery bounds how often the pool checkpoints a quiet database.
+const checkpointEvery = 100 * time.Millisecond
 
 // WAL index header (SQLite's WalIndexHdr, in native byte order), the
 // first copy of the two at the start of the -shm file.
@@ -51,6 +58,7 @@ const (
 	walHdrChangeOff  = 8
 	walHdrIsInitOff  = 12
 	walHdrFramesOff  = 16
+	walBackfillOff   = 96 // WalCkptInfo.nBackfill, after the two header copies
 	walIndexMapSize  = 4096
 )
 
@@ -104,10 +112,15 @@ func (p *Pool) KeepReadTransactions() error {
 // KeepsReadTransactions reports whether KeepReadTransactions took effect.
 func (p *Pool) KeepsReadTransactions() bool { return p.walIndex != nil }
 
-// walState returns the WAL index's change counter and frame count.
-func (p *Pool) walState() (change, frames uint32) {
-	return atomic.LoadUint32((*uint32)(unsafe.Pointer(&p.walIndex[walHdrChangeOff]))),
-		atomic.LoadUint32((*uint32)(unsafe.Pointer(&p.walIndex[walHdrFramesOff])))
+// walState returns the WAL index's change counter and how many frames of
+// the WAL are not yet copied into the database file.
+func (p *Pool) walState() (change, pending uint32) {
+	load := func(off int) uint32 { return atomic.LoadUint32((*uint32)(unsafe.Pointer(&p.walIndex[off]))) }
+	change = load(walHdrChangeOff)
+	if frames, backfilled := load(walHdrFramesOff), load(walBackfillOff); frames > backfilled {
+		pending = frames - backfilled
+	}
+	return change, pending
 }
 
 // startRead readies c, just acquired, for its reads: it keeps c's read
@@ -115,7 +128,7 @@ func (p *Pool) walState() (change, frames uint32) {
 // and it begins one to keep when the database was quiet since c's previous
 // use and the WAL is short.
 func (p *Pool) startRead(c *Conn) {
-	change, frames := p.walState()
+	change, pending := p.walState()
 	if c.warm {
 		if change == c.warmChange {
 			return
@@ -124,8 +137,12 @@ func (p *Pool) startRead(c *Conn) {
 	}
 	quiet := c.used && change == c.lastChange
 	c.used, c.lastChange = true, change
-	if !quiet || frames > warmMaxFrames {
+	if !quiet {
 		return // this use reads in transactions of its own
+	}
+	if pending > warmMaxPending {
+		p.startCheckpoint()
+		return
 	}
 	// BEGIN is deferred: the snapshot is taken by the first read, after
 	// change was read.
@@ -170,6 +187,25 @@ func (c *Conn) filename() (string, error) {
 }
 
 func (c *Conn) inTransaction() bool { return lib.Xsqlite3_get_autocommit(c.tls, c.db) == 0 }
+
+// startCheckpoint checkpoints the database on a connection of the pool,
+// in the background, unless it did less than checkpointEvery ago.
+func (p *Pool) startCheckpoint() {
+	now := time.Now().UnixNano()
+	last := p.lastCheckpoint.Load()
+	if now-last < int64(checkpointEvery) || !p.lastCheckpoint.CompareAndSwap(last, now) {
+		return
+	}
+	go func() {
+		c, err := p.acquire(context.Background())
+		if err != nil {
+			return
+		}
+		// PASSIVE: copy what no reader still needs, wait for nobody.
+		_ = c.exec("PRAGMA wal_checkpoint(PASSIVE)")
+		p.Release(c)
+	}()
+}
 
 // startSweep schedules sweep unless it already is.
 func (p *Pool) startSweep() {

@@ -141,3 +141,35 @@ func TestKeptReadTransactionsThroughSymlink(t *testing.T) {
 		}
 	}
 }
+
+// After writes stop with part of the WAL not yet in the database file,
+// the pool checkpoints it and its connections then keep read transactions.
+func TestQuietDatabaseIsCheckpointedForKeptReads(t *testing.T) {
+	path, db := newDB(t, map[string][]byte{"a": []byte("v")})
+	// Enough commits for several hundred WAL frames, fewer than the
+	// writer's automatic checkpoint at 1,000.
+	for i := range rawsqlite.WarmMaxPending * 3 / 4 {
+		if _, err := db.Exec(`INSERT INTO t VALUES (?, ?, ?)`, fmt.Sprint("k", i), []byte("x"), i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := openWarmPool(t, path, 2)
+	ctx := context.Background()
+	deadline := time.Now().Add(5 * time.Second)
+	for p.WarmConns() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no read transaction kept on a quiet database with a long WAL")
+		}
+		if v, _, ok, err := lookup(ctx, p, "a"); err != nil || !ok || string(v) != "v" {
+			t.Fatalf("lookup: %q, %v, %v", v, ok, err)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	// And the next write is still seen at once.
+	if _, err := db.Exec(`UPDATE t SET v = 'w' WHERE k = 'a'`); err != nil {
+		t.Fatal(err)
+	}
+	if v, _, _, err := lookup(ctx, p, "a"); err != nil || string(v) != "w" {
+		t.Fatalf("after a write: %q, %v", v, err)
+	}
+}
