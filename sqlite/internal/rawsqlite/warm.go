@@ -201,6 +201,9 @@ func (p *Pool) startCheckpoint() {
 		if err != nil {
 			return
 		}
+		if c.warm { // its own snapshot would hold the checkpoint back
+			p.endRead(c)
+		}
 		// PASSIVE: copy what no reader still needs, wait for nobody.
 		_ = c.exec("PRAGMA wal_checkpoint(PASSIVE)")
 		p.Release(c)
