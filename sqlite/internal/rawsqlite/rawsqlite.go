@@ -72,9 +72,11 @@ type Pool struct {
 	// Read transactions kept across acquisitions: see KeepReadTransactions.
 	walIndex       []byte // the start of the database's -shm file, mapped read-only; nil when off
 	warmConns      atomic.Int32
-	sweepMu        sync.Mutex   // guards sweepOn
-	sweepOn        bool         // a sweep is scheduled
-	lastCheckpoint atomic.Int64 // when the pool last started a checkpoint, Unix ns
+	sweepMu        sync.Mutex    // guards sweepOn
+	sweepOn        bool          // a sweep is scheduled
+	lastCheckpoint atomic.Int64  // when the pool last started a checkpoint, Unix ns
+	seenChange     atomic.Uint64 // the WAL index change counter last seen by startRead
+	changedAt      atomic.Int64  // when startRead first saw it, Unix ns
 }
 
 // waitCheck is how often a wait for a connection checks its context.

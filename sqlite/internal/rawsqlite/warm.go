@@ -36,7 +36,8 @@ import (
 // are still to be copied into the database file, and gives it up after
 // warmIdle without use. When a quiet database has more frames than that
 // left in its WAL (the writes stopped before the writer's automatic
-// checkpoint), the pool checkpoints it itself.
+// checkpoint) and no commit for checkpointEvery, the pool checkpoints it
+// itself.
 
 // warmIdle is how long an unused connection keeps its read transaction.
 const warmIdle = 20 * time.Millisecond
@@ -47,7 +48,8 @@ const warmIdle = 20 * time.Millisecond
 // pool's) finds no reader holding an old snapshot and completes.
 const warmMaxPending = 256
 
-// checkpointEvery bounds how often the pool checkpoints a quiet database.
+// checkpointEvery is how long a database must go without a commit before
+// the pool checkpoints it, and how often it may.
 const checkpointEvery = 100 * time.Millisecond
 
 // WAL index header (SQLite's WalIndexHdr, in native byte order), the
@@ -129,6 +131,11 @@ func (p *Pool) walState() (change, pending uint32) {
 // use and the WAL is short.
 func (p *Pool) startRead(c *Conn) {
 	change, pending := p.walState()
+	now := time.Now().UnixNano()
+	if uint32(p.seenChange.Load()) != change {
+		p.seenChange.Store(uint64(change))
+		p.changedAt.Store(now)
+	}
 	if c.warm {
 		if change == c.warmChange {
 			return
@@ -141,7 +148,11 @@ func (p *Pool) startRead(c *Conn) {
 		return // this use reads in transactions of its own
 	}
 	if pending > warmMaxPending {
-		p.startCheckpoint()
+		// Writes going on leave checkpoints to the writer; a database
+		// quiet for checkpointEvery gets one from the pool.
+		if now-p.changedAt.Load() >= int64(checkpointEvery) {
+			p.startCheckpoint(now)
+		}
 		return
 	}
 	// BEGIN is deferred: the snapshot is taken by the first read, after
@@ -190,8 +201,7 @@ func (c *Conn) inTransaction() bool { return lib.Xsqlite3_get_autocommit(c.tls, 
 
 // startCheckpoint checkpoints the database on a connection of the pool,
 // in the background, unless it did less than checkpointEvery ago.
-func (p *Pool) startCheckpoint() {
-	now := time.Now().UnixNano()
+func (p *Pool) startCheckpoint(now int64) {
 	last := p.lastCheckpoint.Load()
 	if now-last < int64(checkpointEvery) || !p.lastCheckpoint.CompareAndSwap(last, now) {
 		return
