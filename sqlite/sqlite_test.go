@@ -62,15 +62,7 @@ func TestFastReadsKeepReadTransactions(t *testing.T) {
 	}
 	ctx := context.Background()
 	storetest.MustMerchant(t, s, "m1")
-	c, err := customerd.NewCustomer("m1", customerd.CreateRequest{
-		ObjectReferenceID: customerd.Present("r"), MobileNumber: customerd.Present("1"),
-	}, storetest.T0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.CreateCustomer(ctx, c); err != nil {
-		t.Fatal(err)
-	}
+	c := storetest.MustCreate(t, s, "m1", "r")
 	for i := range 20 {
 		name := fmt.Sprint("N", i)
 		if _, err := s.UpdateCustomer(ctx, "m1", c.ID, customerd.Patch{FirstName: customerd.Present(name)}, storetest.T0); err != nil {

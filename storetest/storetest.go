@@ -73,7 +73,9 @@ func newCustomer(t testing.TB, merchant, ref string, now time.Time) *customerd.C
 	return c
 }
 
-func mustCreate(t testing.TB, s customerd.Store, merchant, ref string) *customerd.Customer {
+// MustCreate creates a customer of merchant with reference ref and fails
+// the test if the store refuses it.
+func MustCreate(t testing.TB, s customerd.Store, merchant, ref string) *customerd.Customer {
 	t.Helper()
 	c := newCustomer(t, merchant, ref, T0)
 	if err := s.CreateCustomer(context.Background(), c); err != nil {
@@ -102,7 +104,7 @@ func sameCustomer(t testing.TB, got, want *customerd.Customer) {
 func testCreateFind(t *testing.T, s customerd.Store) {
 	ctx := context.Background()
 	MustMerchant(t, s, "m1")
-	c := mustCreate(t, s, "m1", "jon@example.com")
+	c := MustCreate(t, s, "m1", "jon@example.com")
 	got, err := s.FindCustomer(ctx, "m1", c.ID)
 	if err != nil {
 		t.Fatal(err)
@@ -122,7 +124,7 @@ func testMerchantIsolation(t *testing.T, s customerd.Store) {
 	ctx := context.Background()
 	MustMerchant(t, s, "m1")
 	MustMerchant(t, s, "m2")
-	c := mustCreate(t, s, "m1", "ref-1")
+	c := MustCreate(t, s, "m1", "ref-1")
 	_, err := s.FindCustomer(ctx, "m2", c.ID)
 	wantCode(t, err, customerd.ENOTFOUND)
 	_, err = s.FindCustomer(ctx, "m2", "ref-1")
@@ -140,10 +142,10 @@ func testUniqueReference(t *testing.T, s customerd.Store) {
 	ctx := context.Background()
 	MustMerchant(t, s, "m1")
 	MustMerchant(t, s, "m2")
-	first := mustCreate(t, s, "m1", "dup")
+	first := MustCreate(t, s, "m1", "dup")
 	err := s.CreateCustomer(ctx, newCustomer(t, "m1", "dup", T0))
 	wantCode(t, err, customerd.ECONFLICT)
-	mustCreate(t, s, "m2", "dup")
+	MustCreate(t, s, "m2", "dup")
 	got, err := s.FindCustomer(ctx, "m1", "dup")
 	if err != nil {
 		t.Fatal(err)
@@ -154,8 +156,8 @@ func testUniqueReference(t *testing.T, s customerd.Store) {
 func testIDBeforeReference(t *testing.T, s customerd.Store) {
 	ctx := context.Background()
 	MustMerchant(t, s, "m1")
-	b := mustCreate(t, s, "m1", "b")
-	a := mustCreate(t, s, "m1", b.ID) // a's reference is b's id
+	b := MustCreate(t, s, "m1", "b")
+	a := MustCreate(t, s, "m1", b.ID) // a's reference is b's id
 	got, err := s.FindCustomer(ctx, "m1", b.ID)
 	if err != nil {
 		t.Fatal(err)
@@ -174,7 +176,7 @@ func testIDBeforeReference(t *testing.T, s customerd.Store) {
 	}
 	// A reference shaped like an id that no customer has is still found as
 	// a reference.
-	idLike := mustCreate(t, s, "m1", "cst_zzzzzzzzzzzzzzzz")
+	idLike := MustCreate(t, s, "m1", "cst_zzzzzzzzzzzzzzzz")
 	got, err = s.UpdateCustomer(ctx, "m1", "cst_zzzzzzzzzzzzzzzz", customerd.Patch{LastName: customerd.Present("Z")}, T0)
 	if err != nil {
 		t.Fatal(err)
@@ -187,12 +189,12 @@ func testIDBeforeReference(t *testing.T, s customerd.Store) {
 func testExactLookup(t *testing.T, s customerd.Store) {
 	ctx := context.Background()
 	MustMerchant(t, s, "m1")
-	c := mustCreate(t, s, "m1", "Jon@Example.com")
+	c := MustCreate(t, s, "m1", "Jon@Example.com")
 	for _, q := range []string{"jon@example.com", "Jon@Example.com ", "Jon@Example.co", c.ID[:19], c.ID + "x"} {
 		_, err := s.FindCustomer(ctx, "m1", q)
 		wantCode(t, err, customerd.ENOTFOUND)
 	}
-	mustCreate(t, s, "m1", "a/b+c%2Fd ünïcødé")
+	MustCreate(t, s, "m1", "a/b+c%2Fd ünïcødé")
 	if _, err := s.FindCustomer(ctx, "m1", "a/b+c%2Fd ünïcødé"); err != nil {
 		t.Fatalf("reference with special characters: %v", err)
 	}
@@ -204,7 +206,7 @@ func testExactLookup(t *testing.T, s customerd.Store) {
 func testUnstorableKeys(t *testing.T, s customerd.Store) {
 	ctx := context.Background()
 	MustMerchant(t, s, "m1")
-	mustCreate(t, s, "m1", "ref")
+	MustCreate(t, s, "m1", "ref")
 	for _, key := range []string{"\xff\xfe", "ref\x00", "cst_\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff"} {
 		_, err := s.FindCustomer(ctx, "m1", key)
 		wantCode(t, err, customerd.ENOTFOUND)
@@ -220,7 +222,7 @@ func testUnstorableKeys(t *testing.T, s customerd.Store) {
 func testPartialUpdate(t *testing.T, s customerd.Store) {
 	ctx := context.Background()
 	MustMerchant(t, s, "m1")
-	c := mustCreate(t, s, "m1", "ref")
+	c := MustCreate(t, s, "m1", "ref")
 	later := T0.Add(90 * time.Second)
 	p, err := customerd.NewPatch(customerd.UpdateRequest{
 		MobileNumber: customerd.Present("12345"),
@@ -249,7 +251,7 @@ func testUpdateLookup(t *testing.T, s customerd.Store) {
 	ctx := context.Background()
 	MustMerchant(t, s, "m1")
 	MustMerchant(t, s, "m2")
-	mustCreate(t, s, "m1", "jon@example.com")
+	MustCreate(t, s, "m1", "jon@example.com")
 	got, err := s.UpdateCustomer(ctx, "m1", "jon@example.com", customerd.Patch{MobileCountryCode: customerd.Present("65")}, T0)
 	if err != nil {
 		t.Fatal(err)
@@ -267,7 +269,7 @@ func testUpdateLookup(t *testing.T, s customerd.Store) {
 
 func testEmptyPatch(t *testing.T, s customerd.Store) {
 	MustMerchant(t, s, "m1")
-	c := mustCreate(t, s, "m1", "ref")
+	c := MustCreate(t, s, "m1", "ref")
 	got, err := s.UpdateCustomer(context.Background(), "m1", c.ID, customerd.Patch{}, T0.Add(time.Hour))
 	if err != nil {
 		t.Fatal(err)
@@ -278,7 +280,7 @@ func testEmptyPatch(t *testing.T, s customerd.Store) {
 func testLastUpdatedMonotonic(t *testing.T, s customerd.Store) {
 	ctx := context.Background()
 	MustMerchant(t, s, "m1")
-	c := mustCreate(t, s, "m1", "ref")
+	c := MustCreate(t, s, "m1", "ref")
 	p := customerd.Patch{FirstName: customerd.Present("Arya")}
 	if _, err := s.UpdateCustomer(ctx, "m1", c.ID, p, T0.Add(time.Hour)); err != nil {
 		t.Fatal(err)
@@ -328,7 +330,7 @@ func testRacingCreates(t *testing.T, s customerd.Store) {
 func testConcurrentFieldUpdates(t *testing.T, s customerd.Store) {
 	ctx := context.Background()
 	MustMerchant(t, s, "m1")
-	c := mustCreate(t, s, "m1", "ref")
+	c := MustCreate(t, s, "m1", "ref")
 	const rounds = 20
 	var wg sync.WaitGroup
 	fields := []func(i int) customerd.Patch{
