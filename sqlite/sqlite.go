@@ -503,8 +503,9 @@ func (s *Store) UpdateCustomer(ctx context.Context, merchantID, idOrRef string, 
 	if p.IsEmpty() {
 		return s.FindCustomer(ctx, merchantID, idOrRef)
 	}
+	byID := looksLikeID(idOrRef)
 	var early *sealedPatch
-	if ring := s.vault.Cached(merchantID); ring != nil && looksLikeID(idOrRef) {
+	if ring := s.vault.Cached(merchantID); ring != nil && byID {
 		v, err := sealPatch(ring, idOrRef, p)
 		if err != nil {
 			return nil, err
@@ -523,7 +524,7 @@ func (s *Store) UpdateCustomer(ctx context.Context, merchantID, idOrRef string, 
 		// when there is no such id: the common case costs no separate
 		// lookup, and a reference that looks like an id is resolved below
 		// as before.
-		if looksLikeID(idOrRef) {
+		if byID {
 			v := early
 			if v == nil || v.version != ring.Active() { // sealed under a key rotated since
 				sv, err := sealPatch(ring, idOrRef, p)

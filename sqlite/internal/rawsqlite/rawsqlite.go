@@ -64,18 +64,16 @@ type Pool struct {
 	// only when Done is asked for), and waiting for a connection is the
 	// common case under load, not the exception. No timer runs while
 	// nobody waits.
-	tick    atomic.Pointer[chan struct{}]
-	waiters atomic.Int32
-	tickMu  sync.Mutex // guards tickOn
-	tickOn  bool       // a fireTick is scheduled
+	tick      atomic.Pointer[chan struct{}]
+	waiters   atomic.Int32
+	tickTimer rearmer // runs fireTick
 
 	// Read transactions kept across acquisitions: see KeepReadTransactions.
 	walIndex       []byte // the start of the database's -shm file, mapped read-only; nil when off
 	warmConns      atomic.Int32
-	sweepMu        sync.Mutex    // guards sweepOn
-	sweepOn        bool          // a sweep is scheduled
+	sweepTimer     rearmer       // runs sweep
 	lastCheckpoint atomic.Int64  // when the pool last started a checkpoint, Unix ns
-	seenChange     atomic.Uint64 // the WAL index change counter last seen by startRead
+	seenChange     atomic.Uint32 // the WAL index change counter last seen by startRead
 	changedAt      atomic.Int64  // when startRead first saw it, Unix ns
 }
 
@@ -233,17 +231,13 @@ func (c *Conn) prepare(q string) (*Stmt, error) {
 }
 
 func (c *Conn) close() {
-	for _, s := range []*Stmt{c.begin, c.commit} {
+	for _, s := range append(c.stmts, c.begin, c.commit) {
 		if s != nil {
 			lib.Xsqlite3_finalize(c.tls, s.p)
 			libc.Xfree(c.tls, s.args)
 		}
 	}
 	c.begin, c.commit = nil, nil
-	for _, s := range c.stmts {
-		lib.Xsqlite3_finalize(c.tls, s.p)
-		libc.Xfree(c.tls, s.args)
-	}
 	c.stmts = nil
 	if c.db != 0 && !c.borrowed {
 		lib.Xsqlite3_close_v2(c.tls, c.db)
@@ -298,7 +292,7 @@ func (p *Pool) acquire(ctx context.Context) (*Conn, error) {
 		return nil, err
 	}
 	if p.waiters.Add(1) == 1 {
-		p.startTick()
+		p.tickTimer.start(waitCheck, p.fireTick)
 	}
 	defer p.waiters.Add(-1)
 	for {
@@ -315,27 +309,40 @@ func (p *Pool) acquire(ctx context.Context) (*Conn, error) {
 	}
 }
 
-// startTick schedules fireTick unless it already is.
-func (p *Pool) startTick() {
-	p.tickMu.Lock()
-	defer p.tickMu.Unlock()
-	if !p.tickOn {
-		p.tickOn = true
-		time.AfterFunc(waitCheck, p.fireTick)
-	}
-}
-
 // fireTick closes and replaces p.tick, and runs again after waitCheck
 // while Acquire has waiters.
 func (p *Pool) fireTick() {
-	p.tickMu.Lock()
-	defer p.tickMu.Unlock()
 	next := make(chan struct{})
 	close(*p.tick.Swap(&next))
-	if p.waiters.Load() > 0 {
-		time.AfterFunc(waitCheck, p.fireTick)
+	p.tickTimer.next(waitCheck, p.fireTick, func() bool { return p.waiters.Load() > 0 })
+}
+
+// rearmer runs a function after a delay, one run at a time, for as long as
+// the function asks: start schedules it unless it is scheduled or
+// running, and the function ends with next. Both decide under one lock, so
+// a start that races the function's end is never lost.
+type rearmer struct {
+	mu sync.Mutex
+	on bool // scheduled or running
+}
+
+func (r *rearmer) start(d time.Duration, f func()) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.on {
+		r.on = true
+		time.AfterFunc(d, f)
+	}
+}
+
+// next schedules f again after d if more, evaluated under the lock, says so.
+func (r *rearmer) next(d time.Duration, f func(), more func() bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if more() {
+		time.AfterFunc(d, f)
 	} else {
-		p.tickOn = false
+		r.on = false
 	}
 }
 
@@ -362,7 +369,7 @@ func (p *Pool) Release(c *Conn) {
 			p.endRead(c)
 		} else {
 			c.lastUse = time.Now().UnixNano()
-			p.startSweep()
+			p.sweepTimer.start(warmIdle, p.sweep)
 		}
 	}
 	c.failed = false

@@ -132,8 +132,8 @@ func (p *Pool) walState() (change, pending uint32) {
 func (p *Pool) startRead(c *Conn) {
 	change, pending := p.walState()
 	now := time.Now().UnixNano()
-	if uint32(p.seenChange.Load()) != change {
-		p.seenChange.Store(uint64(change))
+	if p.seenChange.Load() != change {
+		p.seenChange.Store(change)
 		p.changedAt.Store(now)
 	}
 	if c.warm {
@@ -220,16 +220,6 @@ func (p *Pool) startCheckpoint(now int64) {
 	}()
 }
 
-// startSweep schedules sweep unless it already is.
-func (p *Pool) startSweep() {
-	p.sweepMu.Lock()
-	defer p.sweepMu.Unlock()
-	if !p.sweepOn {
-		p.sweepOn = true
-		time.AfterFunc(warmIdle, p.sweep)
-	}
-}
-
 // sweep ends the kept read transactions of the connections that are free
 // and were not used for warmIdle, and runs again while any is kept.
 func (p *Pool) sweep() {
@@ -252,17 +242,12 @@ take:
 	for _, c := range held {
 		p.conns <- c
 	}
-	p.sweepMu.Lock()
-	defer p.sweepMu.Unlock()
-	select {
-	case <-p.done:
-		p.sweepOn = false
-		return
-	default:
-	}
-	if p.warmConns.Load() > 0 {
-		time.AfterFunc(warmIdle, p.sweep)
-	} else {
-		p.sweepOn = false
-	}
+	p.sweepTimer.next(warmIdle, p.sweep, func() bool {
+		select {
+		case <-p.done:
+			return false
+		default:
+			return p.warmConns.Load() > 0
+		}
+	})
 }
