@@ -96,6 +96,32 @@ func TestIdleRecordIsWrittenPromptly(t *testing.T) {
 	}
 }
 
+// A burst of records goes out in a few writes: after one write the next
+// waits for MinGap, gathering what arrives meanwhile.
+func TestBurstIsWrittenAtMostOncePerGap(t *testing.T) {
+	dst := &syncBuffer{}
+	w := logwriter.New(dst)
+	start := time.Now()
+	const records = 2000
+	for i := range records {
+		fmt.Fprintf(w, "{\"seq\":%d}\n", i)
+		if i%100 == 0 {
+			time.Sleep(100 * time.Microsecond) // let the goroutine run
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	elapsed := time.Since(start)
+	if got := strings.Count(dst.String(), "\n"); got != records {
+		t.Fatalf("%d records written, want %d", got, records)
+	}
+	// The first write, one per MinGap since, and Close's.
+	if limit := 2 + int(elapsed/logwriter.MinGap); dst.writes > limit {
+		t.Fatalf("%d writes in %v, want at most %d", dst.writes, elapsed, limit)
+	}
+}
+
 func TestWritesAfterCloseGoDirectly(t *testing.T) {
 	dst := &syncBuffer{}
 	w := logwriter.New(dst)
