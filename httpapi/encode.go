@@ -44,7 +44,7 @@ func appendCustomer(b []byte, c *customerd.Customer, tok *customerd.ClientAuthTo
 
 func appendTime(b []byte, t time.Time) []byte {
 	b = append(b, '"')
-	b = t.UTC().AppendFormat(b, TimeLayout)
+	b = appendTimeLayout(b, t)
 	return append(b, '"')
 }
 
