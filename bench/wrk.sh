@@ -2,14 +2,15 @@
 # The independent check of BENCHMARKS.md: wrk (not our own load tool) drives
 # `customerd serve` on SQLite and the fixed-JSON net/http ceiling in the same
 # run, ROUNDS times interleaved, and prints each rate with its ratio to the
-# ceiling of the same round, plus wrk's count of non-2xx responses.
-# Knobs: ROUNDS (3), DURATION (10s), C (64), THREADS (2), CUSTOMERS (10000).
+# ceiling runs on either side of its round, plus wrk's count of non-2xx
+# responses.
+# Knobs: ROUNDS (5), DURATION (8s), C (64), THREADS (2), CUSTOMERS (10000).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install -y wrk)" >&2; exit 1; }
 
-ROUNDS=${ROUNDS:-3}
-DURATION=${DURATION:-10s}
+ROUNDS=${ROUNDS:-5}
+DURATION=${DURATION:-8s}
 C=${C:-64}
 THREADS=${THREADS:-2}
 CUSTOMERS=${CUSTOMERS:-10000}
@@ -61,26 +62,39 @@ run() {
 }
 
 echo "wrk: $(wrk --version 2>&1 | head -1)" >&2
+# The ceiling runs before the first round and after every round: a round's
+# ratios divide by the mean of the ceiling runs on either side of it, so
+# that the machine's drift during the round (other tenants come and go)
+# weighs on both sides of each ratio alike.
 results=$work/results.txt
+round=0
+run ceiling "http://$ceiling" get.lua | tee -a "$results"
 for round in $(seq "$ROUNDS"); do
 	echo "== round $round/$ROUNDS" >&2
-	run ceiling "http://$ceiling" get.lua | tee -a "$results"
 	run get "http://$server" get.lua | tee -a "$results"
 	run update "http://$server" update.lua | tee -a "$results"
+	run ceiling "http://$ceiling" get.lua | tee -a "$results"
 done
 
 echo
 echo "| run | req/s (median of $ROUNDS) | ratio to ceiling (median of per-round) | non-2xx (total) |"
 echo "|---|---:|---:|---:|"
-awk -v rounds="$ROUNDS" '
+awk '
 	function median(a, n,   i, j, t) {
 		for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
 		return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
 	}
-	$1 == "ceiling" { r++; ceil[r] = $2; c[r] = $2 }
-	$1 != "ceiling" { n[$1]++; rps[$1, n[$1]] = $2; ratio[$1, n[$1]] = $2 / ceil[r]; bad[$1] += $3 }
+	$1 == "ceiling" {
+		# Close the round that this ceiling run ends: its runs divide by
+		# the mean of this ceiling and the one before the round.
+		if (nc > 0) for (name in pend) { n[name]++; rps[name, n[name]] = pend[name]; ratio[name, n[name]] = 2 * pend[name] / (c[nc] + $2) }
+		delete pend
+		c[++nc] = $2
+		next
+	}
+	{ pend[$1] = $2; bad[$1] += $3 }
 	END {
-		printf "| ceiling | %.0f | 1.00 | 0 |\n", median(c, r)
+		printf "| ceiling | %.0f | 1.00 | 0 |\n", median(c, nc)
 		split("get update", names, " ")
 		for (k = 1; k <= 2; k++) {
 			name = names[k]
