@@ -208,7 +208,11 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	if o.databaseSQLOnly {
 		rawWrites = nil
 	}
-	if s.writer, err = newWriter(ctx, wdb, rawWrites...); err != nil {
+	var afterCommit func()
+	if s.fast != nil {
+		afterCommit = s.fast.CheckpointAhead
+	}
+	if s.writer, err = newWriter(ctx, wdb, afterCommit, rawWrites...); err != nil {
 		s.closeDBs()
 		return nil, err
 	}

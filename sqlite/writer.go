@@ -40,6 +40,10 @@ type writer struct {
 	rawQueries []string
 	raw        *rawsqlite.Conn
 
+	// afterCommit, when not nil, runs on the writer goroutine after each
+	// commit (see rawsqlite.Pool.CheckpointAhead).
+	afterCommit func()
+
 	ops  chan *writeOp
 	quit chan struct{}
 	wg   sync.WaitGroup
@@ -77,9 +81,9 @@ const (
 // may run storeQueries on that connection through rawsqlite, without
 // database/sql: during a write, w.raw.Stmt(rawStoreQueries+i) is
 // storeQueries[i], when w.raw is not nil. Without storeQueries, every
-// statement goes through database/sql.
-func newWriter(ctx context.Context, db *sql.DB, storeQueries ...string) (*writer, error) {
-	w := &writer{db: db, ops: make(chan *writeOp, maxBatch), quit: make(chan struct{})}
+// statement goes through database/sql. afterCommit may be nil.
+func newWriter(ctx context.Context, db *sql.DB, afterCommit func(), storeQueries ...string) (*writer, error) {
+	w := &writer{db: db, afterCommit: afterCommit, ops: make(chan *writeOp, maxBatch), quit: make(chan struct{})}
 	if len(storeQueries) > 0 {
 		w.rawQueries = append([]string{rawSavepoint: "SAVEPOINT w", rawRelease: "RELEASE w", rawRollbackTo: "ROLLBACK TO w"}, storeQueries...)
 	}
@@ -228,6 +232,9 @@ func (w *writer) commit(batch []*writeOp) {
 	w.writes.Add(uint64(len(batch)))
 	if n := uint64(len(batch)); n > w.largest.Load() {
 		w.largest.Store(n) // only the writer goroutine stores
+	}
+	if w.afterCommit != nil {
+		w.afterCommit()
 	}
 }
 

@@ -73,6 +73,7 @@ type Pool struct {
 	warmConns      atomic.Int32
 	sweepTimer     rearmer       // runs sweep
 	lastCheckpoint atomic.Int64  // when the pool last started a checkpoint, Unix ns
+	checkpointing  atomic.Bool   // a checkpoint of CheckpointAhead's is running
 	seenChange     atomic.Uint32 // the WAL index change counter last seen by startRead
 	changedAt      atomic.Int64  // when startRead first saw it, Unix ns
 }

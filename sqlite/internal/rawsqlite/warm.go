@@ -48,6 +48,10 @@ const warmIdle = 20 * time.Millisecond
 // pool's) finds no reader holding an old snapshot and completes.
 const warmMaxPending = 256
 
+// aheadFrames: once this many frames of the WAL are not yet in the database
+// file, CheckpointAhead starts a checkpoint in the background.
+const aheadFrames = 256
+
 // checkpointEvery is how long a database must go without a commit before
 // the pool checkpoints it, and how often it may.
 const checkpointEvery = 100 * time.Millisecond
@@ -215,6 +219,39 @@ func (p *Pool) startCheckpoint(now int64) {
 			p.endRead(c)
 		}
 		// PASSIVE: copy what no reader still needs, wait for nobody.
+		_ = c.exec("PRAGMA wal_checkpoint(PASSIVE)")
+		p.Release(c)
+	}()
+}
+
+// CheckpointAhead is for the writer to call after each commit: when
+// aheadFrames frames or more of the WAL are not yet in the database file,
+// and no checkpoint of CheckpointAhead's is running, it starts a passive
+// checkpoint on a connection of the pool, in the background.
+//
+// The writer's automatic checkpoint (at 1,000 frames) runs inside its
+// commit, so the writes queued behind that commit wait for it: for a large
+// database, whose changed pages are scattered, that was the longest wait
+// of a write. Checkpointing ahead copies most frames while the writer goes
+// on; its own checkpoint then has little left to copy, and completes, so
+// the WAL restarts from its beginning as before. A no-op without the WAL
+// index (see KeepReadTransactions).
+func (p *Pool) CheckpointAhead() {
+	if p.walIndex == nil {
+		return
+	}
+	if _, pending := p.walState(); pending < aheadFrames || !p.checkpointing.CompareAndSwap(false, true) {
+		return
+	}
+	go func() {
+		defer p.checkpointing.Store(false)
+		c, err := p.acquire(context.Background())
+		if err != nil {
+			return
+		}
+		if c.warm {
+			p.endRead(c)
+		}
 		_ = c.exec("PRAGMA wal_checkpoint(PASSIVE)")
 		p.Release(c)
 	}()

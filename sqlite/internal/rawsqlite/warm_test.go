@@ -173,3 +173,48 @@ func TestQuietDatabaseIsCheckpointedForKeptReads(t *testing.T) {
 		t.Fatalf("after a write: %q, %v", v, err)
 	}
 }
+
+// CheckpointAhead copies the WAL into the database file in the background
+// once AheadFrames frames are pending, and leaves a shorter WAL alone.
+func TestCheckpointAhead(t *testing.T) {
+	path, db := newDB(t, map[string][]byte{"a": []byte("v")})
+	if _, err := db.Exec(`PRAGMA wal_autocheckpoint = 0`); err != nil { // only the pool checkpoints
+		t.Fatal(err)
+	}
+	p := openWarmPool(t, path, 2)
+	insert := func(from, n int) {
+		for i := from; i < from+n; i++ {
+			if _, err := db.Exec(`INSERT INTO t VALUES (?, ?, ?)`, fmt.Sprint("k", i), []byte("x"), i); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	insert(0, rawsqlite.AheadFrames/4) // a commit writes a frame or two
+	short := p.WALPending()
+	if short == 0 || short >= rawsqlite.AheadFrames {
+		t.Fatalf("%d frames pending, want some and fewer than %d", short, rawsqlite.AheadFrames)
+	}
+	p.CheckpointAhead()
+	time.Sleep(100 * time.Millisecond)
+	if n := p.WALPending(); n != short {
+		t.Fatalf("a WAL of %d frames was checkpointed: %d pending", short, n)
+	}
+
+	insert(rawsqlite.AheadFrames/4, rawsqlite.AheadFrames/2)
+	if n := p.WALPending(); n < rawsqlite.AheadFrames {
+		t.Fatalf("%d frames pending, want at least %d", n, rawsqlite.AheadFrames)
+	}
+	p.CheckpointAhead()
+	deadline := time.Now().Add(5 * time.Second)
+	for p.WALPending() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d frames still pending 5 s after CheckpointAhead", p.WALPending())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	// Every row is still there, read from the database file.
+	var n int
+	if err := db.QueryRow(`SELECT COUNT(*) FROM t`).Scan(&n); err != nil || n != 1+rawsqlite.AheadFrames/4+rawsqlite.AheadFrames/2 {
+		t.Fatalf("%d rows, %v", n, err)
+	}
+}
