@@ -4,7 +4,10 @@
 # run, ROUNDS times interleaved, and prints each rate with its ratio to the
 # ceiling runs on either side of its round, plus wrk's count of non-2xx
 # responses.
-# Knobs: ROUNDS (5), DURATION (8s), C (64), THREADS (2), CUSTOMERS (10000).
+# Knobs: ROUNDS (5), DURATION (8s), C (64), THREADS (2), CUSTOMERS (10000),
+# BEFORE_BIN (an older customerd binary, served from a copy of the same
+# database and driven in the same rounds, in alternating order, as
+# get-before and update-before: a before/after under wrk).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install -y wrk)" >&2; exit 1; }
@@ -47,6 +50,12 @@ key=$("$work/customerd-load" seed --db "sqlite:$work/wrk.db" --customers "$CUSTO
 auth="Basic $(printf '%s:' "$key" | base64 -w0)"
 start ceiling "$work/customerd-load" ceiling --listen 127.0.0.1:0
 ceiling=$addr
+if [ -n "${BEFORE_BIN:-}" ]; then
+	cp "$work/wrk.db" "$work/before.db"
+	cp "$work/wrk.db.key" "$work/before.db.key"
+	start before "$BEFORE_BIN" serve --listen 127.0.0.1:0 --db "sqlite:$work/before.db"
+	before=$addr
+fi
 start customerd "$work/customerd" serve --listen 127.0.0.1:0 --db "sqlite:$work/wrk.db"
 server=$addr
 
@@ -71,8 +80,16 @@ round=0
 run ceiling "http://$ceiling" get.lua | tee -a "$results"
 for round in $(seq "$ROUNDS"); do
 	echo "== round $round/$ROUNDS" >&2
+	if [ -n "${BEFORE_BIN:-}" ] && [ $((round % 2)) -eq 0 ]; then
+		run get-before "http://$before" get.lua | tee -a "$results"
+		run update-before "http://$before" update.lua | tee -a "$results"
+	fi
 	run get "http://$server" get.lua | tee -a "$results"
 	run update "http://$server" update.lua | tee -a "$results"
+	if [ -n "${BEFORE_BIN:-}" ] && [ $((round % 2)) -eq 1 ]; then
+		run get-before "http://$before" get.lua | tee -a "$results"
+		run update-before "http://$before" update.lua | tee -a "$results"
+	fi
 	run ceiling "http://$ceiling" get.lua | tee -a "$results"
 done
 
@@ -95,9 +112,10 @@ awk '
 	{ pend[$1] = $2; bad[$1] += $3 }
 	END {
 		printf "| ceiling | %.0f | 1.00 | 0 |\n", median(c, nc)
-		split("get update", names, " ")
-		for (k = 1; k <= 2; k++) {
+		split("get update get-before update-before", names, " ")
+		for (k = 1; k <= 4; k++) {
 			name = names[k]
+			if (!n[name]) continue
 			for (i = 1; i <= n[name]; i++) { x[i] = rps[name, i]; y[i] = ratio[name, i] }
 			printf "| %s | %.0f | %.2f | %d |\n", name, median(x, n[name]), median(y, n[name]), bad[name]
 		}
