@@ -210,18 +210,21 @@ func (p *Pool) startCheckpoint(now int64) {
 	if now-last < int64(checkpointEvery) || !p.lastCheckpoint.CompareAndSwap(last, now) {
 		return
 	}
-	go func() {
-		c, err := p.acquire(context.Background())
-		if err != nil {
-			return
-		}
-		if c.warm { // its own snapshot would hold the checkpoint back
-			p.endRead(c)
-		}
-		// PASSIVE: copy what no reader still needs, wait for nobody.
-		_ = c.exec("PRAGMA wal_checkpoint(PASSIVE)")
-		p.Release(c)
-	}()
+	go p.checkpoint()
+}
+
+// checkpoint runs a passive checkpoint on a connection of the pool: it
+// copies what no reader still needs, and waits for nobody.
+func (p *Pool) checkpoint() {
+	c, err := p.acquire(context.Background())
+	if err != nil {
+		return
+	}
+	if c.warm { // its own snapshot would hold the checkpoint back
+		p.endRead(c)
+	}
+	_ = c.exec("PRAGMA wal_checkpoint(PASSIVE)")
+	p.Release(c)
 }
 
 // CheckpointAhead is for the writer to call after each commit: when
@@ -245,15 +248,7 @@ func (p *Pool) CheckpointAhead() {
 	}
 	go func() {
 		defer p.checkpointing.Store(false)
-		c, err := p.acquire(context.Background())
-		if err != nil {
-			return
-		}
-		if c.warm {
-			p.endRead(c)
-		}
-		_ = c.exec("PRAGMA wal_checkpoint(PASSIVE)")
-		p.Release(c)
+		p.checkpoint()
 	}()
 }
 
