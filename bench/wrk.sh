@@ -76,20 +76,20 @@ echo "wrk: $(wrk --version 2>&1 | head -1)" >&2
 # that the machine's drift during the round (other tenants come and go)
 # weighs on both sides of each ratio alike.
 results=$work/results.txt
+run_before() { # the BEFORE_BIN server's get and update, when there is one
+	[ -n "${BEFORE_BIN:-}" ] || return 0
+	run get-before "http://$before" get.lua | tee -a "$results"
+	run update-before "http://$before" update.lua | tee -a "$results"
+}
 round=0
 run ceiling "http://$ceiling" get.lua | tee -a "$results"
 for round in $(seq "$ROUNDS"); do
 	echo "== round $round/$ROUNDS" >&2
-	if [ -n "${BEFORE_BIN:-}" ] && [ $((round % 2)) -eq 0 ]; then
-		run get-before "http://$before" get.lua | tee -a "$results"
-		run update-before "http://$before" update.lua | tee -a "$results"
-	fi
+	# With BEFORE_BIN, the older build goes first in even rounds.
+	if [ $((round % 2)) -eq 0 ]; then run_before; fi
 	run get "http://$server" get.lua | tee -a "$results"
 	run update "http://$server" update.lua | tee -a "$results"
-	if [ -n "${BEFORE_BIN:-}" ] && [ $((round % 2)) -eq 1 ]; then
-		run get-before "http://$before" get.lua | tee -a "$results"
-		run update-before "http://$before" update.lua | tee -a "$results"
-	fi
+	if [ $((round % 2)) -eq 1 ]; then run_before; fi
 	run ceiling "http://$ceiling" get.lua | tee -a "$results"
 done
 
