@@ -162,7 +162,7 @@ if [ -n "$PGURL" ] && psql "$PGURL/postgres" -tAc 'SELECT 1' >/dev/null 2>&1; th
 	if [ -f "$work/master.key" ]; then mk=(--master-key-file "$work/master.key"); fi
 	if key=$("$load" seed --db "$PGURL/$cddb" --customers "$SMALL" "${mk[@]}" 2>"$work/pgprobe.log"); then
 		log "postgres: customerd"
-		# With its default pool (2 connections per CPU), and with one
+		# With its default pool (16 connections here), and with one
 		# connection per client as pgbench has.
 		start postgres "$work/customerd" serve --listen 127.0.0.1:0 --db "$PGURL/$cddb" "${mk[@]}"
 		pg_default=$addr pg_default_pid=$pid

@@ -44,12 +44,14 @@ const (
 	DefaultOpTimeout = 3 * time.Second
 )
 
-// DefaultMaxConns is the pool size used when none is given: two connections
-// per CPU the process may use, and at least four. Nodes mostly wait on the
-// database, so a few more connections than CPUs keep them busy, while N nodes
-// times this stays well under PostgreSQL's default max_connections of 100
-// for small clusters.
-func DefaultMaxConns() int { return max(4, 2*runtime.GOMAXPROCS(0)) }
+// DefaultMaxConns is the pool size used when none is given: 16, or two
+// connections per CPU the process may use where that is more. A node spends
+// most of an update waiting on PostgreSQL's WAL flush, which the
+// transactions in flight share: with 64 clients, 4 connections reached 0.4
+// of the rate 64 connections of pgbench reach, and 16 about 0.6 (see
+// BENCHMARKS.md). Sixteen per node keeps five nodes, and the CLI, under
+// PostgreSQL's default max_connections of 100.
+func DefaultMaxConns() int { return max(16, 2*runtime.GOMAXPROCS(0)) }
 
 // Options tune a Store. The zero value uses the defaults.
 type Options struct {

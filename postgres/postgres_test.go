@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -291,5 +292,15 @@ func TestDBStatsReportsThePool(t *testing.T) {
 	p, ok := s.DBStats()["pool"]
 	if !ok || p.MaxOpenConnections != 5 || p.OpenConnections < 1 || p.InUse != 0 {
 		t.Fatalf("pool stats %+v", p)
+	}
+}
+
+// The default pool must leave room for the concurrent updates that share
+// PostgreSQL's WAL flushes (BENCHMARKS.md: 4 connections ran updates at two
+// thirds of the rate of 16), and grow with the node's CPUs.
+func TestDefaultMaxConns(t *testing.T) {
+	got := postgres.DefaultMaxConns()
+	if got < 16 || got < 2*runtime.GOMAXPROCS(0) {
+		t.Fatalf("DefaultMaxConns() = %d with GOMAXPROCS %d, want at least 16 and 2 per CPU", got, runtime.GOMAXPROCS(0))
 	}
 }

@@ -41,7 +41,7 @@ func newServeFlags(getenv func(string) string, stdout, stderr io.Writer) (*flagS
 		grace:         fs.String("shutdown-grace", "10s", "how long SIGTERM waits for in-flight requests"),
 		tlsCert:       fs.String("tls-cert", "", "TLS certificate file (PEM); with --tls-key, serve HTTPS (HTTP/2 and HTTP/1.1); reloaded on SIGHUP"),
 		tlsKey:        fs.String("tls-key", "", "TLS private key file (PEM) of --tls-cert"),
-		maxConns:      fs.Int("db-max-conns", postgres.DefaultMaxConns(), "PostgreSQL connections per node (2 per CPU, at least 4); unused with SQLite"),
+		maxConns:      fs.Int("db-max-conns", postgres.DefaultMaxConns(), "PostgreSQL connections per node (16, or 2 per CPU where that is more); unused with SQLite"),
 		metricsListen: fs.String("metrics-listen", "", "serve /metrics on this address (host:port) instead of on --listen"),
 		logFormat:     fs.String("log-format", "auto", "log format: json, text, or auto (text on a terminal, json otherwise)"),
 		logLevel:      fs.String("log-level", "info", "lowest level logged: debug, info, warn or error"),
