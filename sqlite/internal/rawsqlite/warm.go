@@ -49,8 +49,13 @@ const warmIdle = 20 * time.Millisecond
 const warmMaxPending = 256
 
 // aheadFrames: once this many frames of the WAL are not yet in the database
-// file, CheckpointAhead starts a checkpoint in the background.
-const aheadFrames = 256
+// file, CheckpointAhead starts a checkpoint in the background. What the
+// writer's own checkpoint has left to copy, and to fsync into the database
+// file while the writes queued behind it wait, is about this many frames
+// plus those committed while the last background checkpoint ran: at a
+// million customers, 32 rather than 256 halved the update p99 (see
+// BENCHMARKS.md) for a few more, smaller fsyncs in the background.
+const aheadFrames = 32
 
 // checkpointEvery is how long a database must go without a commit before
 // the pool checkpoints it, and how often it may.

@@ -200,7 +200,7 @@ func TestCheckpointAhead(t *testing.T) {
 		t.Fatalf("a WAL of %d frames was checkpointed: %d pending", short, n)
 	}
 
-	insert(rawsqlite.AheadFrames/4, rawsqlite.AheadFrames/2)
+	insert(rawsqlite.AheadFrames/4, rawsqlite.AheadFrames)
 	if n := p.WALPending(); n < rawsqlite.AheadFrames {
 		t.Fatalf("%d frames pending, want at least %d", n, rawsqlite.AheadFrames)
 	}
@@ -214,7 +214,7 @@ func TestCheckpointAhead(t *testing.T) {
 	}
 	// Every row is still there, read from the database file.
 	var n int
-	if err := db.QueryRow(`SELECT COUNT(*) FROM t`).Scan(&n); err != nil || n != 1+rawsqlite.AheadFrames/4+rawsqlite.AheadFrames/2 {
+	if err := db.QueryRow(`SELECT COUNT(*) FROM t`).Scan(&n); err != nil || n != 1+rawsqlite.AheadFrames/4+rawsqlite.AheadFrames {
 		t.Fatalf("%d rows, %v", n, err)
 	}
 }
