@@ -1,7 +1,6 @@
 package customerd
 
 import (
-	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -93,102 +92,22 @@ func RedactKey(secret string) string {
 	return "(malformed)"
 }
 
-// MerchantStore persists merchants and their API keys.
-type MerchantStore interface {
-	// CreateMerchant inserts m; ErrConflict if the id exists.
-	CreateMerchant(ctx context.Context, m Merchant) error
-	// CountMerchants returns how many merchants exist.
-	CountMerchants(ctx context.Context) (int, error)
-	// CreateAPIKey stores k; ErrNotFound if its merchant does not exist,
-	// ErrConflict if its prefix is already taken.
-	CreateAPIKey(ctx context.Context, k APIKey) error
-	// FindAPIKey returns the key with this prefix, revoked or not; ErrNotFound
-	// if there is none.
-	FindAPIKey(ctx context.Context, prefix string) (*APIKey, error)
-	// ListAPIKeys returns the merchant's keys, oldest first; ErrNotFound if
-	// the merchant does not exist.
-	ListAPIKeys(ctx context.Context, merchantID string) ([]APIKey, error)
-	// RevokeAPIKey marks the key with this prefix revoked at now (a key
-	// already revoked keeps its first revocation time); ErrNotFound if none.
-	RevokeAPIKey(ctx context.Context, prefix string, now time.Time) error
-}
-
-// Store is everything the server persists.
-type Store interface {
-	CustomerStore
-	MerchantStore
-	// Ping reports whether the database answers and is migrated.
-	Ping(ctx context.Context) error
-	// Close releases the database.
-	Close() error
-}
-
 // dummyHash is compared against when no key matches, so that an unknown key
 // and a wrong key take the same path.
 var dummyHash = HashAPIKey(keyScheme + "0000000000000000000000000000000000000000")
 
-// Authenticate returns the merchant id that the presented key belongs to. An
-// unknown, malformed or revoked key is ErrUnauthorized; the hash comparison
-// runs in constant time and runs even when no key matched.
-func Authenticate(ctx context.Context, keys MerchantStore, secret string) (string, error) {
-	presented := HashAPIKey(secret)
-	prefix, ok := APIKeyPrefix(secret)
-	var stored *APIKey
-	if ok {
-		k, err := keys.FindAPIKey(ctx, prefix)
-		switch {
-		case err == nil:
-			stored = k
-		case ErrorCode(err) != ENOTFOUND:
-			return "", err
-		}
-	}
+// CheckAPIKey returns nil when secret is the key stored as k, and
+// ErrUnauthorized when it is not, when k is revoked, or when no key was found
+// (k nil). The hash comparison runs in constant time, and runs even when no
+// key was found, so that an unknown key and a wrong one take the same time.
+func CheckAPIKey(k *APIKey, secret string) error {
 	want := dummyHash
-	if stored != nil {
-		want = stored.Hash
+	if k != nil {
+		want = k.Hash
 	}
-	match := subtle.ConstantTimeCompare(presented, want) == 1
-	if stored == nil || !match || stored.Revoked() {
-		return "", ErrUnauthorized
+	match := subtle.ConstantTimeCompare(HashAPIKey(secret), want) == 1
+	if k == nil || !match || k.Revoked() {
+		return ErrUnauthorized
 	}
-	return stored.MerchantID, nil
-}
-
-// CreateMerchant creates a merchant and its first key, returning the key.
-func CreateMerchant(ctx context.Context, s MerchantStore, id string, now time.Time) (string, error) {
-	if err := ValidateMerchantID(id); err != nil {
-		return "", &Error{Code: EINVALID, Message: err.Error()}
-	}
-	if err := s.CreateMerchant(ctx, Merchant{ID: id, CreatedAt: Timestamp(now)}); err != nil {
-		return "", err
-	}
-	return CreateAPIKey(ctx, s, id, now)
-}
-
-// CreateAPIKey makes and stores a new key for an existing merchant and
-// returns the secret, retrying on the (unlikely) prefix collision.
-func CreateAPIKey(ctx context.Context, s MerchantStore, merchantID string, now time.Time) (string, error) {
-	for attempt := 0; ; attempt++ {
-		secret, k, err := NewAPIKey(merchantID, now)
-		if err != nil {
-			return "", err
-		}
-		err = s.CreateAPIKey(ctx, k)
-		if ErrorCode(err) == ECONFLICT && attempt < 3 {
-			continue
-		}
-		if err != nil {
-			return "", err
-		}
-		return secret, nil
-	}
-}
-
-// RevokeAPIKey revokes a key given in full or by its prefix.
-func RevokeAPIKey(ctx context.Context, s MerchantStore, keyOrPrefix string, now time.Time) error {
-	prefix := keyOrPrefix
-	if p, ok := APIKeyPrefix(keyOrPrefix); ok {
-		prefix = p
-	}
-	return s.RevokeAPIKey(ctx, prefix, Timestamp(now))
+	return nil
 }

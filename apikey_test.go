@@ -49,3 +49,32 @@ func TestValidateMerchantID(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckAPIKey(t *testing.T) {
+	secret, k, err := NewAPIKey("m1", mustTime("2026-01-01T00:00:00Z"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckAPIKey(&k, secret); err != nil {
+		t.Fatalf("the right key: %v", err)
+	}
+	wrong := secret[:len(secret)-1] + "0"
+	if wrong == secret {
+		wrong = secret[:len(secret)-1] + "1"
+	}
+	revoked := k
+	revoked.RevokedAt = mustTime("2026-01-02T00:00:00Z")
+	for name, tc := range map[string]struct {
+		k      *APIKey
+		secret string
+	}{
+		"a wrong secret with the right prefix": {&k, wrong},
+		"no key found":                         {nil, secret},
+		"a revoked key":                        {&revoked, secret},
+		"an empty secret":                      {&k, ""},
+	} {
+		if err := CheckAPIKey(tc.k, tc.secret); ErrorCode(err) != EUNAUTHORIZED {
+			t.Errorf("%s: %v, want unauthorized", name, err)
+		}
+	}
+}

@@ -1,7 +1,6 @@
 package customerd
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"time"
@@ -211,6 +210,10 @@ func Timestamp(t time.Time) time.Time { return t.UTC().Truncate(time.Second) }
 
 const idAlphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
 
+// LooksLikeID reports whether s has the shape of a generated customer id, so
+// that a lookup by id can be skipped for what can only be a reference.
+func LooksLikeID(s string) bool { return len(s) == 20 && s[:4] == "cst_" }
+
 // NewCustomerID returns "cst_" followed by 16 characters of [a-z0-9] drawn
 // uniformly from crypto/rand.
 func NewCustomerID() (string, error) {
@@ -249,25 +252,4 @@ func NewClientAuthToken(now time.Time) (ClientAuthToken, error) {
 		return ClientAuthToken{}, err
 	}
 	return ClientAuthToken{Token: "tkn_" + hex.EncodeToString(b[:]), Expires: Timestamp(now).Add(ClientAuthTokenTTL)}, nil
-}
-
-// CustomerStore persists customers. Every method is scoped to one merchant:
-// a customer of another merchant is never found, read or changed.
-type CustomerStore interface {
-	// CreateCustomer inserts c. It returns ErrConflict (ECONFLICT) when the
-	// merchant already has a customer with c.ObjectReferenceID. It returns
-	// only after the write is durable.
-	CreateCustomer(ctx context.Context, c *Customer) error
-
-	// FindCustomer returns the merchant's customer whose id is idOrRef, or
-	// failing that whose object_reference_id is idOrRef (exact match). It
-	// returns ErrNotFound (ENOTFOUND) when there is none.
-	FindCustomer(ctx context.Context, merchantID, idOrRef string) (*Customer, error)
-
-	// UpdateCustomer applies p to the customer found as FindCustomer finds it,
-	// writing only the fields p sets plus last_updated = max(last_updated,
-	// now), atomically. It returns the customer after the update, or
-	// ErrNotFound. An empty patch returns the customer unchanged. It returns
-	// only after the write is durable.
-	UpdateCustomer(ctx context.Context, merchantID, idOrRef string, p Patch, now time.Time) (*Customer, error)
 }

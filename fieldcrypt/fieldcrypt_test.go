@@ -23,7 +23,7 @@ func mustMaster(t *testing.T) *fieldcrypt.MasterKey {
 	return k
 }
 
-func mustRing(t *testing.T, v *fieldcrypt.Vault, merchant string) (*fieldcrypt.Keyring, []fieldcrypt.WrappedKey) {
+func mustRing(t *testing.T, v *fieldcrypt.Vault, merchant string) (*fieldcrypt.Keyring, []customerd.WrappedKey) {
 	t.Helper()
 	wraps, err := v.NewMerchantKeys(merchant)
 	if err != nil {
@@ -203,7 +203,7 @@ func TestVersionIsBoundAndUnknownVersionIsReported(t *testing.T) {
 	v := fieldcrypt.NewVault(mustMaster(t))
 	r1, wraps := mustRing(t, v, "m1")
 	old, _ := r1.Seal("cst_a", customerd.FieldFirstName, "Jon")
-	v2, err := v.NewKey("m1", fieldcrypt.PurposeData, 2)
+	v2, err := v.NewKey("m1", customerd.PurposeData, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -264,14 +264,14 @@ func TestWrongMasterKey(t *testing.T) {
 		t.Fatalf("error should name both master key ids: %v", err)
 	}
 	// A wrap that claims the right master key but was altered does not open.
-	bad := append([]fieldcrypt.WrappedKey(nil), wraps...)
+	bad := append([]customerd.WrappedKey(nil), wraps...)
 	bad[0].Wrapped = bytes.Clone(bad[0].Wrapped)
 	bad[0].Wrapped[20] ^= 1
 	if _, err := good.Load("m1", bad); !errors.Is(err, fieldcrypt.ErrOpen) {
 		t.Fatalf("altered wrap: err = %v, want ErrOpen", err)
 	}
 	// A wrap moved to another merchant does not open either.
-	moved := append([]fieldcrypt.WrappedKey(nil), wraps...)
+	moved := append([]customerd.WrappedKey(nil), wraps...)
 	for i := range moved {
 		moved[i].MerchantID = "m2"
 	}
@@ -286,7 +286,7 @@ func TestMasterKeyRotation(t *testing.T) {
 	r, wraps := mustRing(t, oldVault, "m1")
 	ct, _ := r.Seal("cst_a", customerd.FieldLastName, "Snow")
 
-	var rewrapped []fieldcrypt.WrappedKey
+	var rewrapped []customerd.WrappedKey
 	for _, w := range wraps {
 		nw, err := oldVault.Rewrap(w, newKey)
 		if err != nil {
@@ -301,11 +301,11 @@ func TestMasterKeyRotation(t *testing.T) {
 	// alone still reads the old ones; both see the same data key.
 	for name, tc := range map[string]struct {
 		v     *fieldcrypt.Vault
-		wraps []fieldcrypt.WrappedKey
+		wraps []customerd.WrappedKey
 	}{
 		"new key, new wraps only": {fieldcrypt.NewVault(newKey), rewrapped},
-		"new key, both wraps":     {fieldcrypt.NewVault(newKey), append(append([]fieldcrypt.WrappedKey(nil), wraps...), rewrapped...)},
-		"old key, both wraps":     {fieldcrypt.NewVault(oldKey), append(append([]fieldcrypt.WrappedKey(nil), wraps...), rewrapped...)},
+		"new key, both wraps":     {fieldcrypt.NewVault(newKey), append(append([]customerd.WrappedKey(nil), wraps...), rewrapped...)},
+		"old key, both wraps":     {fieldcrypt.NewVault(oldKey), append(append([]customerd.WrappedKey(nil), wraps...), rewrapped...)},
 		"new key plus previous":   {fieldcrypt.NewVault(newKey, oldKey), wraps},
 	} {
 		ring, err := tc.v.Load("m1", tc.wraps)
@@ -317,7 +317,7 @@ func TestMasterKeyRotation(t *testing.T) {
 		}
 	}
 	// A vault with a previous key wraps new keys under both.
-	both, err := fieldcrypt.NewVault(newKey, oldKey).NewKey("m1", fieldcrypt.PurposeData, 2)
+	both, err := fieldcrypt.NewVault(newKey, oldKey).NewKey("m1", customerd.PurposeData, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -337,16 +337,25 @@ func TestSealCustomer(t *testing.T) {
 	if s.LastName != nil || s.KeyVersion != 1 || !bytes.Equal(s.RefIndex, r.BlindIndex(c.ObjectReferenceID)) {
 		t.Fatalf("sealed %+v", s)
 	}
-	got := &customerd.Customer{ID: "cst_a", MerchantID: "m1", MobileCountryCode: "65", LastName: "stale"}
-	if err := r.OpenCustomer(got, s); err != nil {
+	if s.ID != c.ID || s.MerchantID != c.MerchantID || s.MobileCountryCode != "65" || bytes.Contains(s.EmailAddress, []byte("jon")) {
+		t.Fatalf("sealed row %+v", s)
+	}
+	got, err := r.OpenCustomer(&s)
+	if err != nil {
 		t.Fatal(err)
 	}
 	if *got != *c {
 		t.Fatalf("round trip\n got %+v\nwant %+v", *got, *c)
 	}
-	// Swapping two columns of one row is caught.
+	// Swapping two columns of one row is caught, and so is a row moved to
+	// another customer.
+	moved := s
+	moved.ID = "cst_b"
+	if _, err := r.OpenCustomer(&moved); !errors.Is(err, fieldcrypt.ErrOpen) {
+		t.Fatalf("moved row: err = %v, want ErrOpen", err)
+	}
 	s.EmailAddress, s.ObjectReferenceID = s.ObjectReferenceID, s.EmailAddress
-	if err := r.OpenCustomer(got, s); !errors.Is(err, fieldcrypt.ErrOpen) {
+	if _, err := r.OpenCustomer(&s); !errors.Is(err, fieldcrypt.ErrOpen) {
 		t.Fatalf("swapped columns: err = %v, want ErrOpen", err)
 	}
 	if _, err := r.SealCustomer(&customerd.Customer{ID: "cst_b", MerchantID: "m2"}); err == nil {

@@ -102,22 +102,6 @@ func (r *Keyring) BlindIndex(ref string) []byte {
 	return m.Sum(nil)
 }
 
-// SealedCustomer is the stored form of a customer's personal fields. The
-// other fields (id, merchant, mobile_country_code, timestamps) are stored
-// as they are.
-type SealedCustomer struct {
-	// KeyVersion is at most the lowest data-key version of the sealed
-	// fields: rows with KeyVersion below the active version are the ones a
-	// data-key rotation re-encrypts.
-	KeyVersion        uint32
-	RefIndex          []byte
-	ObjectReferenceID []byte
-	MobileNumber      []byte
-	EmailAddress      []byte // nil when unset
-	FirstName         []byte // nil when unset
-	LastName          []byte // nil when unset
-}
-
 // SealField seals one field value; an empty value (an unset optional field)
 // is nil, stored as NULL.
 func (r *Keyring) SealField(customerID, field, value string) ([]byte, error) {
@@ -127,12 +111,15 @@ func (r *Keyring) SealField(customerID, field, value string) ([]byte, error) {
 	return r.Seal(customerID, field, value)
 }
 
-// SealCustomer seals every personal field of c under the active data key.
-func (r *Keyring) SealCustomer(c *customerd.Customer) (SealedCustomer, error) {
+// SealCustomer returns the stored form of c: every personal field sealed
+// under the active data key, and the blind index of its reference.
+func (r *Keyring) SealCustomer(c *customerd.Customer) (customerd.SealedCustomer, error) {
 	if c.MerchantID != r.merchantID {
-		return SealedCustomer{}, fmt.Errorf("fieldcrypt: customer of merchant %q sealed with the keys of %q", c.MerchantID, r.merchantID)
+		return customerd.SealedCustomer{}, fmt.Errorf("fieldcrypt: customer of merchant %q sealed with the keys of %q", c.MerchantID, r.merchantID)
 	}
-	s := SealedCustomer{KeyVersion: r.active, RefIndex: r.BlindIndex(c.ObjectReferenceID)}
+	s := customerd.SealedCustomer{ID: c.ID, MerchantID: c.MerchantID, KeyVersion: r.active,
+		RefIndex: r.BlindIndex(c.ObjectReferenceID), MobileCountryCode: c.MobileCountryCode,
+		DateCreated: c.DateCreated, LastUpdated: c.LastUpdated}
 	var err error
 	for _, f := range []struct {
 		name  string
@@ -146,18 +133,20 @@ func (r *Keyring) SealCustomer(c *customerd.Customer) (SealedCustomer, error) {
 		{customerd.FieldLastName, c.LastName, &s.LastName},
 	} {
 		if *f.dst, err = r.SealField(c.ID, f.name, f.value); err != nil {
-			return SealedCustomer{}, err
+			return customerd.SealedCustomer{}, err
 		}
 	}
 	return s, nil
 }
 
-// OpenCustomer decrypts s into c, whose ID and MerchantID must already be
-// set from the row. NULL (nil) optional fields open to "".
-func (r *Keyring) OpenCustomer(c *customerd.Customer, s SealedCustomer) error {
-	if c.MerchantID != r.merchantID {
-		return fmt.Errorf("fieldcrypt: customer of merchant %q opened with the keys of %q", c.MerchantID, r.merchantID)
+// OpenCustomer decrypts a stored customer. NULL (nil) optional fields open
+// to "".
+func (r *Keyring) OpenCustomer(s *customerd.SealedCustomer) (*customerd.Customer, error) {
+	if s.MerchantID != r.merchantID {
+		return nil, fmt.Errorf("fieldcrypt: customer of merchant %q opened with the keys of %q", s.MerchantID, r.merchantID)
 	}
+	c := &customerd.Customer{ID: s.ID, MerchantID: s.MerchantID, MobileCountryCode: s.MobileCountryCode,
+		DateCreated: s.DateCreated, LastUpdated: s.LastUpdated}
 	fields := [...]struct {
 		name     string
 		sealed   []byte
@@ -190,7 +179,7 @@ func (r *Keyring) OpenCustomer(c *customerd.Customer, s SealedCustomer) error {
 		}
 		var err error
 		if pt, aad, err = r.openAppend(pt, aad, c.ID, f.name, f.sealed); err != nil {
-			return err
+			return nil, err
 		}
 		ends[i] = len(pt)
 	}
@@ -200,5 +189,5 @@ func (r *Keyring) OpenCustomer(c *customerd.Customer, s SealedCustomer) error {
 		*f.dst = all[start:ends[i]]
 		start = ends[i]
 	}
-	return nil
+	return c, nil
 }

@@ -11,30 +11,12 @@ import (
 	"sort"
 	"strings"
 	"sync"
-)
 
-// Purpose says what a merchant key is for.
-type Purpose string
-
-// The two purposes of merchant keys.
-const (
-	PurposeData  Purpose = "data"  // seals field values; versioned, rotates
-	PurposeIndex Purpose = "index" // keys the blind index; version 1 only, never rotates
+	"customerd"
 )
 
 // IndexKeyVersion is the only version of a merchant's index key.
 const IndexKeyVersion = 1
-
-// WrappedKey is the stored form of one merchant key under one master key.
-// A key may be stored wrapped under several master keys during a master-key
-// rotation; every wrap of it has the same MerchantID, Purpose and Version.
-type WrappedKey struct {
-	MerchantID  string
-	Purpose     Purpose
-	Version     uint32
-	MasterKeyID string // MasterKey.ID of the key that wrapped it
-	Wrapped     []byte // nonce || AES-256-GCM(master key, merchant key)
-}
 
 // ErrMasterKeyMismatch means no master key given to the vault can unwrap a
 // merchant's keys: the server was started with the wrong master key, or a
@@ -101,7 +83,7 @@ func appendField(b []byte, s string) []byte {
 	return append(b, s...)
 }
 
-func wrapAAD(merchantID string, p Purpose, version uint32) []byte {
+func wrapAAD(merchantID string, p customerd.KeyPurpose, version uint32) []byte {
 	b := appendField(nil, "customerd key wrap v1")
 	b = appendField(b, merchantID)
 	b = appendField(b, string(p))
@@ -129,22 +111,22 @@ func seal(aead cipher.AEAD, prefix, plaintext, aad []byte) ([]byte, error) {
 	return aead.Seal(out, out[len(prefix):], plaintext, aad), nil
 }
 
-func wrapUnder(m *MasterKey, merchantID string, p Purpose, version uint32, key []byte) (WrappedKey, error) {
+func wrapUnder(m *MasterKey, merchantID string, p customerd.KeyPurpose, version uint32, key []byte) (customerd.WrappedKey, error) {
 	w, err := seal(newGCM(m.key[:]), nil, key, wrapAAD(merchantID, p, version))
 	if err != nil {
-		return WrappedKey{}, err
+		return customerd.WrappedKey{}, err
 	}
-	return WrappedKey{MerchantID: merchantID, Purpose: p, Version: version, MasterKeyID: m.id, Wrapped: w}, nil
+	return customerd.WrappedKey{MerchantID: merchantID, Purpose: p, Version: version, MasterKeyID: m.id, Wrapped: w}, nil
 }
 
 // NewKey makes a random merchant key and returns it wrapped under each of
 // the vault's master keys: the rows a store inserts for it.
-func (v *Vault) NewKey(merchantID string, p Purpose, version uint32) ([]WrappedKey, error) {
+func (v *Vault) NewKey(merchantID string, p customerd.KeyPurpose, version uint32) ([]customerd.WrappedKey, error) {
 	var key [KeySize]byte
 	if _, err := rand.Read(key[:]); err != nil {
 		return nil, err
 	}
-	out := make([]WrappedKey, 0, len(v.masters))
+	out := make([]customerd.WrappedKey, 0, len(v.masters))
 	for _, m := range v.masters {
 		w, err := wrapUnder(m, merchantID, p, version, key[:])
 		if err != nil {
@@ -157,12 +139,12 @@ func (v *Vault) NewKey(merchantID string, p Purpose, version uint32) ([]WrappedK
 
 // NewMerchantKeys returns the wrapped keys a new merchant starts with: data
 // key version 1 and its index key.
-func (v *Vault) NewMerchantKeys(merchantID string) ([]WrappedKey, error) {
-	data, err := v.NewKey(merchantID, PurposeData, 1)
+func (v *Vault) NewMerchantKeys(merchantID string) ([]customerd.WrappedKey, error) {
+	data, err := v.NewKey(merchantID, customerd.PurposeData, 1)
 	if err != nil {
 		return nil, err
 	}
-	index, err := v.NewKey(merchantID, PurposeIndex, IndexKeyVersion)
+	index, err := v.NewKey(merchantID, customerd.PurposeIndex, IndexKeyVersion)
 	if err != nil {
 		return nil, err
 	}
@@ -172,7 +154,7 @@ func (v *Vault) NewMerchantKeys(merchantID string) ([]WrappedKey, error) {
 // Unwrap returns the merchant key inside w. It fails with
 // ErrMasterKeyMismatch when the vault lacks w's master key, and with ErrOpen
 // when the wrap was altered or relabelled.
-func (v *Vault) Unwrap(w WrappedKey) ([]byte, error) {
+func (v *Vault) Unwrap(w customerd.WrappedKey) ([]byte, error) {
 	m := v.master(w.MasterKeyID)
 	if m == nil {
 		return nil, fmt.Errorf("%s key v%d of merchant %q is wrapped under master key %s: %w",
@@ -191,10 +173,10 @@ func (v *Vault) Unwrap(w WrappedKey) ([]byte, error) {
 }
 
 // Rewrap returns w's key wrapped under to, for a master-key rotation.
-func (v *Vault) Rewrap(w WrappedKey, to *MasterKey) (WrappedKey, error) {
+func (v *Vault) Rewrap(w customerd.WrappedKey, to *MasterKey) (customerd.WrappedKey, error) {
 	key, err := v.Unwrap(w)
 	if err != nil {
-		return WrappedKey{}, err
+		return customerd.WrappedKey{}, err
 	}
 	return wrapUnder(to, w.MerchantID, w.Purpose, w.Version, key)
 }
@@ -210,12 +192,12 @@ func (v *Vault) Cached(merchantID string) *Keyring {
 // every version; several wraps of one key are fine) and caches it. It fails
 // when the merchant has no index key or no data key, or when a key has no
 // wrap the vault can open.
-func (v *Vault) Load(merchantID string, wraps []WrappedKey) (*Keyring, error) {
+func (v *Vault) Load(merchantID string, wraps []customerd.WrappedKey) (*Keyring, error) {
 	type slot struct {
-		p       Purpose
+		p       customerd.KeyPurpose
 		version uint32
 	}
-	byKey := map[slot][]WrappedKey{}
+	byKey := map[slot][]customerd.WrappedKey{}
 	for _, w := range wraps {
 		if w.MerchantID != merchantID {
 			return nil, fmt.Errorf("fieldcrypt: key of merchant %q given for %q", w.MerchantID, merchantID)
@@ -239,10 +221,10 @@ func (v *Vault) Load(merchantID string, wraps []WrappedKey) (*Keyring, error) {
 			return nil, mismatchError(merchantID, ws, errs, v.MasterKeyIDs())
 		}
 		switch s.p {
-		case PurposeData:
+		case customerd.PurposeData:
 			r.data[s.version] = newGCM(key)
 			r.active = max(r.active, s.version)
-		case PurposeIndex:
+		case customerd.PurposeIndex:
 			if s.version == IndexKeyVersion {
 				r.index = key
 			}
@@ -260,7 +242,7 @@ func (v *Vault) Load(merchantID string, wraps []WrappedKey) (*Keyring, error) {
 }
 
 // mismatchError explains, with key ids only, why no wrap of a key opened.
-func mismatchError(merchantID string, ws []WrappedKey, errs []error, have []string) error {
+func mismatchError(merchantID string, ws []customerd.WrappedKey, errs []error, have []string) error {
 	var wrappedUnder []string
 	for _, w := range ws {
 		wrappedUnder = append(wrappedUnder, w.MasterKeyID)
@@ -277,13 +259,13 @@ func mismatchError(merchantID string, ws []WrappedKey, errs []error, have []stri
 // RewrapMissing returns, for every merchant key among wraps that has no wrap
 // under to yet, a new wrap of it under to: the rows a store inserts to rotate
 // to that master key. It fails if such a key has no wrap the vault can open.
-func (v *Vault) RewrapMissing(wraps []WrappedKey, to *MasterKey) ([]WrappedKey, error) {
+func (v *Vault) RewrapMissing(wraps []customerd.WrappedKey, to *MasterKey) ([]customerd.WrappedKey, error) {
 	type slot struct {
 		m string
-		p Purpose
+		p customerd.KeyPurpose
 		v uint32
 	}
-	byKey := map[slot][]WrappedKey{}
+	byKey := map[slot][]customerd.WrappedKey{}
 	var order []slot
 	for _, w := range wraps {
 		k := slot{w.MerchantID, w.Purpose, w.Version}
@@ -292,10 +274,10 @@ func (v *Vault) RewrapMissing(wraps []WrappedKey, to *MasterKey) ([]WrappedKey, 
 		}
 		byKey[k] = append(byKey[k], w)
 	}
-	var out []WrappedKey
+	var out []customerd.WrappedKey
 	for _, k := range order {
 		ws := byKey[k]
-		if slices.ContainsFunc(ws, func(w WrappedKey) bool { return w.MasterKeyID == to.id }) {
+		if slices.ContainsFunc(ws, func(w customerd.WrappedKey) bool { return w.MasterKeyID == to.id }) {
 			continue
 		}
 		var errs []error

@@ -11,8 +11,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"customerd"
 )
 
 const (
@@ -315,11 +313,11 @@ func TestUnknownRoutesAndMethods(t *testing.T) {
 func TestAuthentication(t *testing.T) {
 	a := newTestAPI(t)
 	a.create("object_reference_id=r&mobile_number=1")
-	revoked, err := customerd.CreateAPIKey(context.Background(), a.store, "m1", time.Now())
+	revoked, err := a.svc.CreateAPIKey(context.Background(), "m1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := customerd.RevokeAPIKey(context.Background(), a.store, revoked, time.Now()); err != nil {
+	if err := a.svc.RevokeAPIKey(context.Background(), revoked); err != nil {
 		t.Fatal(err)
 	}
 	b64 := func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"customerd"
+	"customerd/fieldcrypt"
+	"customerd/service"
 	"customerd/sqlite"
 )
 
@@ -79,23 +81,35 @@ func BenchmarkServe(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer store.Close()
-	key, err := customerd.CreateMerchant(ctx, store, "m1", time.Now())
+	mk, err := fieldcrypt.GenerateMasterKey()
+	if err != nil {
+		b.Fatal(err)
+	}
+	newService := func(keyCacheTTL time.Duration) *service.Service {
+		svc, err := service.New(ctx, service.Config{Store: store, Vault: fieldcrypt.NewVault(mk), KeyCacheTTL: keyCacheTTL})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return svc
+	}
+	svc := newService(0)
+	defer svc.Close()
+	key, err := svc.CreateMerchant(ctx, "m1")
 	if err != nil {
 		b.Fatal(err)
 	}
 	c := benchCustomer()
-	if err := store.CreateCustomer(ctx, c); err != nil {
+	if err := svc.InsertCustomers(ctx, c); err != nil {
 		b.Fatal(err)
 	}
 	auth := "Basic " + base64.StdEncoding.EncodeToString([]byte(key+":"))
-	srv := New(Config{Store: store})
+	srv := New(Config{Service: svc})
 	run := func(b *testing.B, method, target, body string) {
 		runOn(b, srv, auth, method, target, body)
 	}
 	b.Run("get", func(b *testing.B) { run(b, "GET", "/customers/"+c.ID, "") })
 	b.Run("get/no-key-cache", func(b *testing.B) {
-		runOn(b, New(Config{Store: store, KeyCacheTTL: -1}), auth, "GET", "/customers/"+c.ID, "")
+		runOn(b, New(Config{Service: newService(-1)}), auth, "GET", "/customers/"+c.ID, "")
 	})
 	b.Run("get-ref", func(b *testing.B) { run(b, "GET", "/customers/"+c.ObjectReferenceID, "") })
 	b.Run("update", func(b *testing.B) {

@@ -30,21 +30,15 @@ func (s *Server) createCustomer(req *request, _ string) {
 		s.failErr(req, err)
 		return
 	}
-	now := s.now()
-	c, err := customerd.NewCustomer(req.merchantID, customerd.CreateRequest{
+	c, err := s.svc.CreateCustomer(req.storeContext(), req.merchantID, customerd.CreateRequest{
 		ObjectReferenceID: p.value(customerd.FieldObjectReferenceID),
 		MobileNumber:      p.value(customerd.FieldMobileNumber),
 		MobileCountryCode: p.value(customerd.FieldMobileCountryCode),
 		EmailAddress:      p.value(customerd.FieldEmailAddress),
 		FirstName:         p.value(customerd.FieldFirstName),
 		LastName:          p.value(customerd.FieldLastName),
-	}, now)
+	})
 	if err != nil {
-		s.failErr(req, err)
-		return
-	}
-	ctx := req.storeContext()
-	if err := s.store.CreateCustomer(ctx, c); err != nil {
 		s.failErr(req, err)
 		return
 	}
@@ -69,8 +63,7 @@ func (s *Server) getCustomer(req *request, id string) {
 			return
 		}
 	}
-	ctx := req.storeContext()
-	c, err := s.store.FindCustomer(ctx, req.merchantID, id)
+	c, err := s.svc.FindCustomer(req.storeContext(), req.merchantID, id)
 	if err != nil {
 		s.failErr(req, err)
 		return
@@ -88,19 +81,13 @@ func (s *Server) updateCustomer(req *request, id string) {
 	if !ok {
 		return
 	}
-	patch, err := customerd.NewPatch(customerd.UpdateRequest{
+	c, err := s.svc.UpdateCustomer(req.storeContext(), req.merchantID, id, customerd.UpdateRequest{
 		MobileNumber:      p.value(customerd.FieldMobileNumber),
 		MobileCountryCode: p.value(customerd.FieldMobileCountryCode),
 		EmailAddress:      p.value(customerd.FieldEmailAddress),
 		FirstName:         p.value(customerd.FieldFirstName),
 		LastName:          p.value(customerd.FieldLastName),
 	})
-	if err != nil {
-		s.failErr(req, err)
-		return
-	}
-	ctx := req.storeContext()
-	c, err := s.store.UpdateCustomer(ctx, req.merchantID, id, patch, s.now())
 	if err != nil {
 		s.failErr(req, err)
 		return

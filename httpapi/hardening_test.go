@@ -29,34 +29,14 @@ type hookStore struct {
 	before func(ctx context.Context, method, arg string)
 }
 
-func (h hookStore) CreateCustomer(ctx context.Context, c *customerd.Customer) error {
-	h.before(ctx, "CreateCustomer", c.ObjectReferenceID)
-	return h.Store.CreateCustomer(ctx, c)
+func (h hookStore) FindCustomer(ctx context.Context, merchantID, id string) (customerd.SealedCustomer, error) {
+	h.before(ctx, "FindCustomer", id)
+	return h.Store.FindCustomer(ctx, merchantID, id)
 }
 
-func (h hookStore) FindCustomer(ctx context.Context, merchantID, idOrRef string) (*customerd.Customer, error) {
-	h.before(ctx, "FindCustomer", idOrRef)
-	return h.Store.FindCustomer(ctx, merchantID, idOrRef)
-}
-
-func (h hookStore) UpdateCustomer(ctx context.Context, merchantID, idOrRef string, p customerd.Patch, now time.Time) (*customerd.Customer, error) {
-	h.before(ctx, "UpdateCustomer", idOrRef)
-	return h.Store.UpdateCustomer(ctx, merchantID, idOrRef, p, now)
-}
-
-func (h hookStore) CreateMerchant(ctx context.Context, m customerd.Merchant) error {
-	h.before(ctx, "CreateMerchant", m.ID)
-	return h.Store.CreateMerchant(ctx, m)
-}
-
-func (h hookStore) CountMerchants(ctx context.Context) (int, error) {
-	h.before(ctx, "CountMerchants", "")
-	return h.Store.CountMerchants(ctx)
-}
-
-func (h hookStore) CreateAPIKey(ctx context.Context, k customerd.APIKey) error {
-	h.before(ctx, "CreateAPIKey", k.Prefix)
-	return h.Store.CreateAPIKey(ctx, k)
+func (h hookStore) FindCustomerByRef(ctx context.Context, merchantID string, refIndex []byte) (customerd.SealedCustomer, error) {
+	h.before(ctx, "FindCustomerByRef", merchantID)
+	return h.Store.FindCustomerByRef(ctx, merchantID, refIndex)
 }
 
 func (h hookStore) FindAPIKey(ctx context.Context, prefix string) (*customerd.APIKey, error) {
@@ -64,14 +44,14 @@ func (h hookStore) FindAPIKey(ctx context.Context, prefix string) (*customerd.AP
 	return h.Store.FindAPIKey(ctx, prefix)
 }
 
-func (h hookStore) ListAPIKeys(ctx context.Context, merchantID string) ([]customerd.APIKey, error) {
-	h.before(ctx, "ListAPIKeys", merchantID)
-	return h.Store.ListAPIKeys(ctx, merchantID)
+func (h hookStore) ListWrappedKeys(ctx context.Context, merchantID string) ([]customerd.WrappedKey, error) {
+	h.before(ctx, "ListWrappedKeys", merchantID)
+	return h.Store.ListWrappedKeys(ctx, merchantID)
 }
 
-func (h hookStore) RevokeAPIKey(ctx context.Context, prefix string, now time.Time) error {
-	h.before(ctx, "RevokeAPIKey", prefix)
-	return h.Store.RevokeAPIKey(ctx, prefix, now)
+func (h hookStore) Write(ctx context.Context, fn func(context.Context, customerd.StoreTx) error) error {
+	h.before(ctx, "Write", "")
+	return h.Store.Write(ctx, fn)
 }
 
 func (h hookStore) Ping(ctx context.Context) error {
@@ -155,10 +135,11 @@ func TestRateLimitsAreOffByDefault(t *testing.T) {
 func TestBadKeysFromOneAddressMeet429BeforeTheKeyLookup(t *testing.T) {
 	var lookups atomic.Int64
 	var logs logBuffer
-	a := newTestAPIWith(t, func(c *httpapi.Config) {
+	a := newTestAPIWithStore(t, func(c *httpapi.Config) {
 		c.Logger = jsonLogger(&logs)
 		c.AuthFailures = 20 // per minute: one more try every 3 s once spent
-		c.Store = hookStore{Store: c.Store, before: func(_ context.Context, method, _ string) {
+	}, func(s customerd.Store) customerd.Store {
+		return hookStore{Store: s, before: func(_ context.Context, method, _ string) {
 			if method == "FindAPIKey" {
 				lookups.Add(1)
 			}
@@ -283,11 +264,11 @@ func TestWrongKeyAndUnknownKeyAreIndistinguishable(t *testing.T) {
 	}
 	wrongForExisting := a.key1[:len(a.key1)-1] + string(flip)
 	unknown := "cdk_ffffffffffff" + a.key1[16:]
-	revoked, err := customerd.CreateAPIKey(context.Background(), a.store, "m1", time.Now())
+	revoked, err := a.svc.CreateAPIKey(context.Background(), "m1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := customerd.RevokeAPIKey(context.Background(), a.store, revoked, time.Now()); err != nil {
+	if err := a.svc.RevokeAPIKey(context.Background(), revoked); err != nil {
 		t.Fatal(err)
 	}
 	cases := []struct {
@@ -325,8 +306,8 @@ func TestWrongKeyAndUnknownKeyAreIndistinguishable(t *testing.T) {
 func TestEveryStoreCallHasADeadline(t *testing.T) {
 	var mu sync.Mutex
 	var calls, unbounded []string
-	a := newTestAPIWith(t, func(c *httpapi.Config) {
-		c.Store = hookStore{Store: c.Store, before: func(ctx context.Context, method, _ string) {
+	a := newTestAPIWithStore(t, nil, func(s customerd.Store) customerd.Store {
+		return hookStore{Store: s, before: func(ctx context.Context, method, _ string) {
 			mu.Lock()
 			defer mu.Unlock()
 			calls = append(calls, method)
@@ -335,6 +316,9 @@ func TestEveryStoreCallHasADeadline(t *testing.T) {
 			}
 		}}
 	})
+	mu.Lock()
+	calls, unbounded = nil, nil // what creating the test's merchants called
+	mu.Unlock()
 	c := a.create("object_reference_id=r&mobile_number=1")
 	a.do("GET", "/customers/"+c.str("id")+"?options.get_client_auth_token=true", "")
 	a.do("POST", "/customers/r", "first_name=Jon")
@@ -343,7 +327,7 @@ func TestEveryStoreCallHasADeadline(t *testing.T) {
 	a.do("GET", "/healthz", "")
 	mu.Lock()
 	defer mu.Unlock()
-	for _, want := range []string{"FindAPIKey", "CreateCustomer", "FindCustomer", "UpdateCustomer"} {
+	for _, want := range []string{"FindAPIKey", "Write", "FindCustomer", "FindCustomerByRef"} {
 		if !strings.Contains(strings.Join(calls, " "), want) {
 			t.Errorf("the workout made no %s call; calls: %v", want, calls)
 		}
@@ -355,15 +339,16 @@ func TestEveryStoreCallHasADeadline(t *testing.T) {
 
 func TestHandlerPanicIsA500AndTheServerKeepsServing(t *testing.T) {
 	var logs logBuffer
-	a := newTestAPIWith(t, func(c *httpapi.Config) {
+	a := newTestAPIWithStore(t, func(c *httpapi.Config) {
 		c.Logger = jsonLogger(&logs)
-		c.Store = hookStore{Store: c.Store, before: func(_ context.Context, method, arg string) {
-			if method == "FindCustomer" && arg == "boom" {
+	}, func(s customerd.Store) customerd.Store {
+		return hookStore{Store: s, before: func(_ context.Context, method, arg string) {
+			if method == "FindCustomer" && arg == "cst_boomboomboomboom" {
 				panic("store exploded")
 			}
 		}}
 	})
-	r := a.do("GET", "/customers/boom", "", header("X-Request-Id", "req-panic-1"))
+	r := a.do("GET", "/customers/cst_boomboomboomboom", "", header("X-Request-Id", "req-panic-1"))
 	wantStatus(t, r, 500)
 	wantBody(t, r, `{"status":"error","error_code":"internal_error",
 		"error_message":"Something went wrong. Please retry or contact support with the request id.",

@@ -17,7 +17,7 @@ const readyTimeout = 2 * time.Second
 func (s *Server) ready(req *request, _ string) {
 	ctx, cancel := context.WithTimeout(req.r.Context(), readyTimeout)
 	defer cancel()
-	if err := s.store.Ping(ctx); err != nil {
+	if err := s.svc.Ping(ctx); err != nil {
 		s.log.Warn("not ready", "request_id", req.requestID, "error", err.Error())
 		s.fail(req, errNotReady)
 		return

@@ -15,7 +15,7 @@ func TestReadyzAnswersFromTheDatabase(t *testing.T) {
 	wantStatus(t, r, 200)
 	wantBody(t, r, `{"status":"ready"}`)
 
-	a.store.Close()
+	a.svc.Store().Close()
 	r = a.do("GET", "/readyz", "", noAuth())
 	wantStatus(t, r, 503)
 	if r.str("error_code") != "service_unavailable" || r.str("request_id") != r.header.Get("X-Request-Id") {

@@ -24,7 +24,7 @@ const contractOnPostgres = "CUSTOMERD_HTTPAPI_CONTRACT_ON_POSTGRES"
 func openContractStore(t *testing.T) customerd.Store {
 	t.Helper()
 	if os.Getenv(contractOnPostgres) != "" {
-		s, err := postgres.Open(context.Background(), pgtest.NewSchema(t), postgres.Options{Vault: pgtest.Vault()})
+		s, err := postgres.Open(context.Background(), pgtest.NewSchema(t), postgres.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}

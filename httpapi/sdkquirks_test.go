@@ -28,7 +28,6 @@ import (
 	"testing"
 	"time"
 
-	"customerd"
 	"customerd/httpapi"
 	"customerd/sqlite"
 	"customerd/tlsconfig"
@@ -57,11 +56,10 @@ func sdkStart(t *testing.T, http2 bool) *sdkServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { store.Close() })
-	key, err := customerd.CreateMerchant(ctx, store, sdkMerchant, sdkNow)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sdkClock := func() time.Time { return sdkNow }
+	svc := newService(t, store, sdkClock)
+	t.Cleanup(func() { svc.Close() })
+	key := mustMerchant(t, svc, sdkMerchant)
 
 	certPEM, keyPEM, err := tlsconfig.SelfSigned([]string{"127.0.0.1"}, time.Now(), time.Hour)
 	if err != nil {
@@ -83,7 +81,7 @@ func sdkStart(t *testing.T, http2 bool) *sdkServer {
 		t.Fatal(err)
 	}
 	srv := &http.Server{
-		Handler:   httpapi.New(httpapi.Config{Store: store, Now: func() time.Time { return sdkNow }}),
+		Handler:   httpapi.New(httpapi.Config{Service: svc, Now: sdkClock}),
 		TLSConfig: tlsconfig.Server(certs.GetCertificate),
 		ErrorLog:  log.New(io.Discard, "", 0),
 	}

@@ -2,7 +2,7 @@
 // is the only package that knows the wire format: form and JSON bodies, the
 // "+0000" timestamps, Juspay's error shapes and headers. Every request passes
 // one visible pipeline in ServeHTTP: route → method → authenticate → parse →
-// validate (in the domain) → store → encode.
+// the service (rules, sealing, one atomic store write) → encode.
 package httpapi
 
 import (
@@ -20,13 +20,14 @@ import (
 	"customerd"
 	"customerd/metrics"
 	"customerd/ratelimit"
+	"customerd/service"
 )
 
 // Config holds what a Server needs. The zero value of every limit disables it.
 type Config struct {
-	Store  customerd.Store
-	Logger *slog.Logger     // nil discards logs
-	Now    func() time.Time // nil means time.Now
+	Service *service.Service
+	Logger  *slog.Logger     // nil discards logs
+	Now     func() time.Time // the clock of tokens and limits; nil means time.Now
 
 	// AccessLog, when set, receives each request's access record as one
 	// JSON line, byte for byte what Logger would write with
@@ -58,17 +59,11 @@ type Config struct {
 	// MetricsHandler is served at /metrics when set. Leave it nil when the
 	// metrics have a listener of their own: the path is then a 404 here.
 	MetricsHandler http.Handler
-
-	// KeyCacheTTL is how long a looked-up API key is trusted before it is
-	// read again; 0 means customerd.DefaultKeyCacheTTL, negative disables
-	// the cache.
-	KeyCacheTTL time.Duration
 }
 
 // Server is the HTTP handler of the API.
 type Server struct {
-	store          customerd.Store
-	keys           customerd.MerchantStore // the store, or a cache in front of it for Authenticate
+	svc            *service.Service
 	log            *slog.Logger
 	accessLog      io.Writer // see Config.AccessLog
 	now            func() time.Time
@@ -82,14 +77,8 @@ type Server struct {
 
 // New returns a Server for cfg.
 func New(cfg Config) *Server {
-	s := &Server{store: cfg.Store, keys: cfg.Store, log: cfg.Logger, accessLog: cfg.AccessLog, now: cfg.Now, trustedProxies: cfg.TrustedProxies,
+	s := &Server{svc: cfg.Service, log: cfg.Logger, accessLog: cfg.AccessLog, now: cfg.Now, trustedProxies: cfg.TrustedProxies,
 		metrics: cfg.Metrics, metricsHandler: cfg.MetricsHandler}
-	switch ttl := cfg.KeyCacheTTL; {
-	case ttl == 0:
-		s.keys = customerd.NewKeyCache(cfg.Store, customerd.DefaultKeyCacheTTL)
-	case ttl > 0:
-		s.keys = customerd.NewKeyCache(cfg.Store, ttl)
-	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -236,7 +225,7 @@ func (s *Server) authenticate(req *request) bool {
 		s.reject401(req)
 		return false
 	}
-	merchantID, err := customerd.Authenticate(req.storeContext(), s.keys, key)
+	merchantID, err := s.svc.Authenticate(req.storeContext(), key)
 	if err != nil {
 		if customerd.ErrorCode(err) != customerd.EUNAUTHORIZED {
 			s.failErr(req, err)

@@ -9,20 +9,24 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"customerd"
+	"customerd/fieldcrypt"
 	"customerd/httpapi"
+	"customerd/service"
 )
 
-// testAPI is the real router on a real store (a SQLite file, or PostgreSQL
-// in the rerun of TestContractSuiteOnPostgreSQL), with two merchants.
+// testAPI is the real router on the real service, over a real store (a
+// SQLite file, or PostgreSQL in the rerun of TestContractSuiteOnPostgreSQL),
+// with two merchants.
 type testAPI struct {
 	t     *testing.T
 	srv   *httptest.Server
-	store customerd.Store
+	svc   *service.Service
 	key1  string // merchant m1
 	key2  string // merchant m2
 	clock atomic.Int64
@@ -34,18 +38,27 @@ func newTestAPI(t *testing.T) *testAPI {
 }
 
 // newTestAPIWith is newTestAPI with a Config that configure may change (set
-// limits or a logger, wrap the store) before the server starts.
+// limits or a logger) before the server starts.
 func newTestAPIWith(t *testing.T, configure func(*httpapi.Config)) *testAPI {
 	t.Helper()
+	return newTestAPIWithStore(t, configure, nil)
+}
+
+// newTestAPIWithStore is newTestAPIWith with the store under the service
+// wrapped by wrap, when it is not nil.
+func newTestAPIWithStore(t *testing.T, configure func(*httpapi.Config), wrap func(customerd.Store) customerd.Store) *testAPI {
+	t.Helper()
 	store := openContractStore(t)
-	a := &testAPI{t: t, store: store}
-	a.clock.Store(time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC).Unix())
-	a.key1 = mustMerchant(t, store, "m1")
-	a.key2 = mustMerchant(t, store, "m2")
-	cfg := httpapi.Config{
-		Store: store,
-		Now:   func() time.Time { return time.Unix(a.clock.Load(), 0) },
+	if wrap != nil {
+		store = wrap(store)
 	}
+	a := &testAPI{t: t}
+	a.clock.Store(time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC).Unix())
+	now := func() time.Time { return time.Unix(a.clock.Load(), 0) }
+	a.svc = newService(t, store, now)
+	a.key1 = mustMerchant(t, a.svc, "m1")
+	a.key2 = mustMerchant(t, a.svc, "m2")
+	cfg := httpapi.Config{Service: a.svc, Now: now}
 	if configure != nil {
 		configure(&cfg)
 	}
@@ -53,14 +66,34 @@ func newTestAPIWith(t *testing.T, configure func(*httpapi.Config)) *testAPI {
 	sdkStartContractServer(a.srv) // plain HTTP, or TLS when the suite is rerun over TLS
 	t.Cleanup(func() {
 		a.srv.Close()
-		store.Close()
+		a.svc.Close()
 	})
 	return a
 }
 
-func mustMerchant(t *testing.T, s customerd.Store, id string) string {
+// testVault is the master key of every service of this test process: a
+// database opened twice is opened with the same key.
+var testVault = sync.OnceValue(func() *fieldcrypt.Vault {
+	k, err := fieldcrypt.GenerateMasterKey()
+	if err != nil {
+		panic(err)
+	}
+	return fieldcrypt.NewVault(k)
+})
+
+// newService is the service over store, on the clock now (nil: time.Now).
+func newService(t testing.TB, store customerd.Store, now func() time.Time) *service.Service {
 	t.Helper()
-	key, err := customerd.CreateMerchant(context.Background(), s, id, time.Now())
+	svc, err := service.New(context.Background(), service.Config{Store: store, Vault: testVault(), Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return svc
+}
+
+func mustMerchant(t testing.TB, svc *service.Service, id string) string {
+	t.Helper()
+	key, err := svc.CreateMerchant(context.Background(), id)
 	if err != nil {
 		t.Fatal(err)
 	}

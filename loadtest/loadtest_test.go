@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"customerd"
+	"customerd/fieldcrypt"
+	"customerd/service"
 	"customerd/sqlite"
 )
 
@@ -99,7 +101,15 @@ func TestRunCountsStatusesOverKeepAlive(t *testing.T) {
 
 func TestSeedIsResumableAndItsKeyWorks(t *testing.T) {
 	ctx := context.Background()
-	s, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "seed.db"))
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "seed.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := fieldcrypt.GenerateMasterKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := service.New(ctx, service.Config{Store: st, Vault: fieldcrypt.NewVault(k)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +121,7 @@ func TestSeedIsResumableAndItsKeyWorks(t *testing.T) {
 	if err != nil {
 		t.Fatalf("second seed: %v", err)
 	}
-	if m, err := customerd.Authenticate(ctx, s, key); err != nil || m != "load" {
+	if m, err := s.Authenticate(ctx, key); err != nil || m != "load" {
 		t.Fatalf("key: %q, %v", m, err)
 	}
 	for _, i := range []int{0, 119, 120, 299} {

@@ -3,18 +3,11 @@ package loadtest
 import (
 	"context"
 	"fmt"
-	"sync"
 	"time"
 
 	"customerd"
+	"customerd/service"
 )
-
-// BulkInserter is implemented by stores that can insert many customers in
-// one transaction. The seeder uses it when the store has it; it is not part
-// of customerd.Store because the API never needs it.
-type BulkInserter interface {
-	InsertCustomers(ctx context.Context, cs []*customerd.Customer) error
-}
 
 // SeedConfig says what Seed writes.
 type SeedConfig struct {
@@ -28,14 +21,14 @@ type SeedConfig struct {
 // Seed makes sure the merchant exists and has a fresh API key, inserts the
 // synthetic customers the store does not have yet (seeding is resumable:
 // a customer already present is skipped) and returns the key.
-func Seed(ctx context.Context, s customerd.Store, cfg SeedConfig) (string, error) {
+func Seed(ctx context.Context, s *service.Service, cfg SeedConfig) (string, error) {
 	if cfg.BatchSize <= 0 {
 		cfg.BatchSize = 5000
 	}
 	now := time.Now()
-	key, err := customerd.CreateMerchant(ctx, s, cfg.MerchantID, now)
+	key, err := s.CreateMerchant(ctx, cfg.MerchantID)
 	if customerd.ErrorCode(err) == customerd.ECONFLICT {
-		key, err = customerd.CreateAPIKey(ctx, s, cfg.MerchantID, now)
+		key, err = s.CreateAPIKey(ctx, cfg.MerchantID)
 	}
 	if err != nil {
 		return "", err
@@ -61,7 +54,7 @@ func Seed(ctx context.Context, s customerd.Store, cfg SeedConfig) (string, error
 		for ; i < cfg.Customers && len(batch) < cfg.BatchSize; i++ {
 			batch = append(batch, Customer(cfg.MerchantID, i, now))
 		}
-		if err := insert(ctx, s, batch); err != nil {
+		if err := s.InsertCustomers(ctx, batch...); err != nil {
 			return "", fmt.Errorf("seeding customers up to %d: %w", i, err)
 		}
 		if cfg.Progress != nil {
@@ -69,47 +62,4 @@ func Seed(ctx context.Context, s customerd.Store, cfg SeedConfig) (string, error
 		}
 	}
 	return key, nil
-}
-
-// insert writes one batch: in one transaction when the store can, else as
-// concurrent creates that the store's group commit batches.
-func insert(ctx context.Context, s customerd.Store, batch []*customerd.Customer) error {
-	if b, ok := s.(BulkInserter); ok {
-		return b.InsertCustomers(ctx, batch)
-	}
-	const workers = 64
-	var wg sync.WaitGroup
-	errs := make(chan error, workers)
-	next := make(chan *customerd.Customer)
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for c := range next {
-				if err := s.CreateCustomer(ctx, c); err != nil && customerd.ErrorCode(err) != customerd.ECONFLICT {
-					errs <- err
-					return
-				}
-			}
-		}()
-	}
-	var err error
-feed:
-	for _, c := range batch {
-		select {
-		case next <- c:
-		case err = <-errs:
-			break feed
-		}
-	}
-	close(next)
-	wg.Wait()
-	if err != nil {
-		return err
-	}
-	select {
-	case err = <-errs:
-	default:
-	}
-	return err
 }

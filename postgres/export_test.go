@@ -42,10 +42,3 @@ func Migrations() []string {
 	}
 	return names
 }
-
-// NoBackground returns opts for a store that leaves the encryption of old
-// rows to other nodes, so that tests can look at a database mid-migration.
-func NoBackground(opts Options) Options {
-	opts.NoBackground = true
-	return opts
-}

@@ -5,9 +5,6 @@ import (
 	"database/sql"
 )
 
-// MigrationBatch sets how many rows each background batch encrypts.
-func MigrationBatch(n int) Option { return func(o *options) { o.migrationBatch = n } }
-
 // WritesBypassDatabaseSQL reports whether the writer runs its hot
 // statements through rawsqlite (it falls back to database/sql when it
 // cannot find the driver connection's handle).

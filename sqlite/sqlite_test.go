@@ -11,9 +11,11 @@ import (
 	"customerd/storetest"
 )
 
-func open(t testing.TB, path string) *sqlite.Store {
+var ctx = context.Background()
+
+func open(t testing.TB, path string, opts ...sqlite.Option) *sqlite.Store {
 	t.Helper()
-	s, err := sqlite.Open(context.Background(), path)
+	s, err := sqlite.Open(ctx, path, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,11 +32,8 @@ func TestConformance(t *testing.T) {
 // when it cannot use rawsqlite.
 func TestConformanceDatabaseSQLOnly(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) customerd.Store {
-		s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "c.db"), sqlite.DatabaseSQLOnly())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if raw, err := s.WritesBypassDatabaseSQL(context.Background()); err != nil || raw {
+		s := open(t, filepath.Join(t.TempDir(), "c.db"), sqlite.DatabaseSQLOnly())
+		if raw, err := s.WritesBypassDatabaseSQL(ctx); err != nil || raw {
 			t.Fatalf("raw writes %v, %v", raw, err)
 		}
 		return s
@@ -46,7 +45,7 @@ func TestConformanceDatabaseSQLOnly(t *testing.T) {
 func TestWritesBypassDatabaseSQL(t *testing.T) {
 	s := open(t, filepath.Join(t.TempDir(), "c.db"))
 	defer s.Close()
-	if raw, err := s.WritesBypassDatabaseSQL(context.Background()); err != nil || !raw {
+	if raw, err := s.WritesBypassDatabaseSQL(ctx); err != nil || !raw {
 		t.Fatalf("raw writes %v, %v: the driver's connection handle was not found", raw, err)
 	}
 }
@@ -60,17 +59,21 @@ func TestFastReadsKeepReadTransactions(t *testing.T) {
 	if !s.KeepsReadTransactions() {
 		t.Fatal("the fast read pool does not keep read transactions: the WAL index was not mapped")
 	}
-	ctx := context.Background()
 	storetest.MustMerchant(t, s, "m1")
-	c := storetest.MustCreate(t, s, "m1", "r")
+	c := storetest.MustInsert(t, s, storetest.Row("m1", "r"))
 	for i := range 20 {
-		name := fmt.Sprint("N", i)
-		if _, err := s.UpdateCustomer(ctx, "m1", c.ID, customerd.Patch{FirstName: customerd.Present(name)}, storetest.T0); err != nil {
+		name := fmt.Append(nil, "N", i)
+		err := s.Write(ctx, func(ctx context.Context, tx customerd.StoreTx) error {
+			_, err := tx.UpdateCustomer(ctx, customerd.SealedUpdate{MerchantID: "m1", ID: c.ID, KeyVersion: 1,
+				FirstName: customerd.SealedValue{Set: true, Sealed: name}, Now: storetest.T0})
+			return err
+		})
+		if err != nil {
 			t.Fatal(err)
 		}
 		for range 3 { // quiet reads: kept transactions
 			got, err := s.FindCustomer(ctx, "m1", c.ID)
-			if err != nil || got.FirstName != name {
+			if err != nil || string(got.FirstName) != string(name) {
 				t.Fatalf("update %d: read %+v, %v", i, got, err)
 			}
 		}
@@ -81,31 +84,37 @@ func TestReopenKeepsData(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "c.db")
 	s := open(t, path)
 	storetest.MustMerchant(t, s, "m1")
-	c, err := customerd.NewCustomer("m1", customerd.CreateRequest{
-		ObjectReferenceID: customerd.Present("r"), MobileNumber: customerd.Present("1"),
-	}, storetest.T0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.CreateCustomer(context.Background(), c); err != nil {
-		t.Fatal(err)
-	}
+	c := storetest.MustInsert(t, s, storetest.Row("m1", "r"))
 	s.Close()
 	s = open(t, path) // migrations run again and must be a no-op
 	defer s.Close()
-	got, err := s.FindCustomer(context.Background(), "m1", "r")
-	if err != nil || got.ID != c.ID {
+	if got, err := s.FindCustomerByRef(ctx, "m1", c.RefIndex); err != nil || got.ID != c.ID {
 		t.Fatalf("after reopen: %+v, %v", got, err)
 	}
-	if err := s.Ping(context.Background()); err != nil {
+	if err := s.Ping(ctx); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestOpenReportsTheMigrationsItApplied(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.db")
+	s := open(t, path)
+	applied, version := s.Migrations()
+	s.Close()
+	if len(applied) != 1 || applied[0] != "0001_init.sql" || version != 1 {
+		t.Fatalf("first open applied %v, version %d", applied, version)
+	}
+	s = open(t, path)
+	defer s.Close()
+	if applied, version := s.Migrations(); len(applied) != 0 || version != 1 {
+		t.Fatalf("second open applied %v, version %d; want nothing", applied, version)
 	}
 }
 
 func TestDBStatsReportsBothPools(t *testing.T) {
 	s := open(t, filepath.Join(t.TempDir(), "c.db"))
 	defer s.Close()
-	if err := s.Ping(context.Background()); err != nil {
+	if err := s.Ping(ctx); err != nil {
 		t.Fatal(err)
 	}
 	stats := s.DBStats()

@@ -24,6 +24,7 @@ import (
 	"customerd/fieldcrypt"
 	"customerd/loadtest"
 	"customerd/postgres"
+	"customerd/service"
 	"customerd/sqlite"
 )
 
@@ -84,10 +85,11 @@ func flags(name string, stderr io.Writer) *flag.FlagSet {
 	return fs
 }
 
-// openStore opens the store a --db URL names, as customerd serve does, with
-// the master key from masterKeyFile or $CUSTOMERD_MASTER_KEY (SQLite without
-// one uses, or creates, the key file beside the database, as serve does).
-func openStore(ctx context.Context, dbURL, masterKeyFile string) (customerd.Store, error) {
+// openService opens the store a --db URL names and the service over it, as
+// customerd serve does, with the master key from masterKeyFile or
+// $CUSTOMERD_MASTER_KEY (SQLite without one uses, or creates, the key file
+// beside the database, as serve does).
+func openService(ctx context.Context, dbURL, masterKeyFile string) (*service.Service, error) {
 	var vault *fieldcrypt.Vault
 	var key *fieldcrypt.MasterKey
 	var err error
@@ -103,21 +105,34 @@ func openStore(ctx context.Context, dbURL, masterKeyFile string) (customerd.Stor
 	if key != nil {
 		vault = fieldcrypt.NewVault(key)
 	}
+	var store customerd.Store
 	switch {
 	case strings.HasPrefix(dbURL, "sqlite:"):
 		path := strings.TrimPrefix(strings.TrimPrefix(dbURL, "sqlite:"), "//")
-		var opts []sqlite.Option
-		if vault != nil {
-			opts = append(opts, sqlite.WithVault(vault))
+		if store, err = sqlite.Open(ctx, path); err != nil {
+			return nil, err
 		}
-		return sqlite.Open(ctx, path, opts...)
+		if vault == nil {
+			if vault, err = service.DefaultKeyFiles(path).Vault(ctx, store, nil); err != nil {
+				store.Close()
+				return nil, err
+			}
+		}
 	case strings.HasPrefix(dbURL, "postgres://"), strings.HasPrefix(dbURL, "postgresql://"):
 		if vault == nil {
 			return nil, errors.New("PostgreSQL needs the master key: give --master-key-file or CUSTOMERD_MASTER_KEY")
 		}
-		return postgres.Open(ctx, dbURL, postgres.Options{Vault: vault})
+		if store, err = postgres.Open(ctx, dbURL, postgres.Options{}); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, fmt.Errorf("--db %q: want sqlite:PATH or postgres://…", dbURL)
 	}
-	return nil, fmt.Errorf("--db %q: want sqlite:PATH or postgres://…", dbURL)
+	svc, err := service.New(ctx, service.Config{Store: store, Vault: vault})
+	if err != nil {
+		store.Close()
+	}
+	return svc, err
 }
 
 func runSeed(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -130,7 +145,7 @@ func runSeed(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	store, err := openStore(ctx, *db, *keyFile)
+	store, err := openService(ctx, *db, *keyFile)
 	if err != nil {
 		return err
 	}

@@ -11,25 +11,37 @@ import (
 	"customerd"
 )
 
-// runMerchant implements "customerd merchant create ID".
+// runMerchant implements "customerd merchant create ID" and "merchant list".
 func runMerchant(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("merchant", "merchant create ID [--db URL] [--master-key-file FILE]", getenv, stdout, stderr)
+	fs := newFlagSet("merchant", "merchant create ID | merchant list  [--db URL] [--master-key-file FILE]", getenv, stdout, stderr)
 	db := fs.String("db", defaultDB, dbUsage)
 	keys := addMasterKeyFlags(fs)
 	pos, err := fs.parse(args)
 	if err != nil {
 		return usageError(err)
 	}
-	if len(pos) != 2 || pos[0] != "create" {
+	if !(len(pos) == 2 && pos[0] == "create" || len(pos) == 1 && pos[0] == "list") {
 		fs.Usage()
 		return errUsage
 	}
-	s, err := openStore(ctx, *db, keys, stderr)
+	s, err := openService(ctx, *db, keys, stderr)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	key, err := customerd.CreateMerchant(ctx, s, pos[1], time.Now())
+	if pos[0] == "list" {
+		merchants, err := s.ListMerchants(ctx)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "MERCHANT\tCREATED")
+		for _, m := range merchants {
+			fmt.Fprintf(tw, "%s\t%s\n", m.ID, m.CreatedAt.Format(time.RFC3339))
+		}
+		return tw.Flush()
+	}
+	key, err := s.CreateMerchant(ctx, pos[1])
 	switch customerd.ErrorCode(err) {
 	case "":
 	case customerd.ECONFLICT:
@@ -64,15 +76,14 @@ func runKey(ctx context.Context, args []string, getenv func(string) string, stdo
 		fs.Usage()
 		return errUsage
 	}
-	s, err := openStore(ctx, *db, keys, stderr)
+	s, err := openService(ctx, *db, keys, stderr)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	now := time.Now()
 	switch pos[0] {
 	case "create":
-		key, err := customerd.CreateAPIKey(ctx, s, pos[1], now)
+		key, err := s.CreateAPIKey(ctx, pos[1])
 		if customerd.ErrorCode(err) == customerd.ENOTFOUND {
 			return fmt.Errorf("merchant %q does not exist", pos[1])
 		}
@@ -99,7 +110,7 @@ func runKey(ctx context.Context, args []string, getenv func(string) string, stdo
 		}
 		return tw.Flush()
 	case "revoke":
-		err := customerd.RevokeAPIKey(ctx, s, pos[1], now)
+		err := s.RevokeAPIKey(ctx, pos[1])
 		if customerd.ErrorCode(err) == customerd.ENOTFOUND {
 			return fmt.Errorf("no key with that prefix")
 		}

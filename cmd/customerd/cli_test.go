@@ -169,10 +169,28 @@ func TestMerchantAndKeyCommands(t *testing.T) {
 	if _, _, err := cli(t, env, "key", "revoke", "cdk_000000000000"); err == nil {
 		t.Fatal("revoking an unknown key succeeded")
 	}
+	if _, _, err := cli(t, env, "merchant", "create", "beta"); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err = cli(t, env, "merchant", "list")
+	if lines := strings.Split(strings.TrimSpace(out), "\n"); err != nil || len(lines) != 3 || !strings.HasPrefix(lines[0], "MERCHANT") ||
+		!strings.HasPrefix(lines[1], "acme ") || !strings.HasPrefix(lines[2], "beta ") {
+		t.Fatalf("merchant list: %q %v", out, err)
+	}
 	// The flag beats the environment.
 	other := "sqlite:" + filepath.Join(t.TempDir(), "other.db")
 	if _, _, err := cli(t, env, "merchant", "create", "acme", "--db", other); err != nil {
 		t.Fatalf("--db did not override CUSTOMERD_DB: %v", err)
+	}
+}
+
+func TestMigrateSaysWhatItDid(t *testing.T) {
+	env := map[string]string{"CUSTOMERD_DB": "sqlite:" + filepath.Join(t.TempDir(), "c.db")}
+	for _, want := range []string{"created schema version 1 (0001_init.sql)", "schema version 1 is up to date; nothing to apply"} {
+		out, _, err := cli(t, env, "migrate")
+		if err != nil || !strings.HasSuffix(strings.TrimSpace(out), want) {
+			t.Fatalf("migrate printed %q, %v; want it to end in %q", out, err, want)
+		}
 	}
 }
 

@@ -6,12 +6,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sort"
 	"strings"
 
 	"customerd"
 	"customerd/fieldcrypt"
-	"customerd/sqlite"
+	"customerd/service"
 )
 
 // masterKeyEnv holds the master key itself, for deployments that pass
@@ -76,23 +75,6 @@ func sqlitePath(dbURL string) string {
 	return strings.TrimPrefix(strings.TrimPrefix(dbURL, "sqlite:"), "//") // sqlite:///abs and sqlite://rel
 }
 
-// keyAdmin is what the key-management commands need of a store.
-type keyAdmin interface {
-	RotateDataKey(ctx context.Context, merchantID string) (uint32, error)
-	ReencryptCustomers(ctx context.Context, merchantID string, n int) (int, error)
-	RewrapKeys(ctx context.Context, to *fieldcrypt.MasterKey) (int, error)
-	RetireMasterKeys(ctx context.Context) (int, error)
-	MasterKeyUsage(ctx context.Context) (map[string]int, error)
-}
-
-func asKeyAdmin(s customerd.Store) (keyAdmin, error) {
-	a, ok := s.(keyAdmin)
-	if !ok {
-		return nil, errors.New("this database does not support key management")
-	}
-	return a, nil
-}
-
 // runMasterKey implements "customerd master-key generate|rotate|retire|status".
 func runMasterKey(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("master-key", "master-key generate [--out FILE] | rotate --new-key-file FILE | retire | status  [--db URL] [--master-key-file FILE]", getenv, stdout, stderr)
@@ -146,21 +128,17 @@ func runMasterKey(ctx context.Context, args []string, getenv func(string) string
 	if v == nil {
 		defaultFile = sqlitePath(*db)
 	}
+	files := service.DefaultKeyFiles(defaultFile)
 	if pos[0] == "rotate" && defaultFile != "" {
-		if _, err := os.Stat(sqlite.PreviousKeyFilePath(defaultFile)); err == nil {
-			return fmt.Errorf("%s exists: a previous rotation was not retired; run \"customerd master-key retire\" first",
-				sqlite.PreviousKeyFilePath(defaultFile))
+		if _, err := os.Stat(files.Previous); err == nil {
+			return fmt.Errorf("%s exists: a previous rotation was not retired; run \"customerd master-key retire\" first", files.Previous)
 		}
 	}
-	s, err := openStore(ctx, *db, keys, stderr)
+	admin, err := openService(ctx, *db, keys, stderr)
 	if err != nil {
 		return err
 	}
-	defer s.Close()
-	admin, err := asKeyAdmin(s)
-	if err != nil {
-		return err
-	}
+	defer admin.Close()
 	switch pos[0] {
 	case "rotate":
 		n, err := admin.RewrapKeys(ctx, newKey)
@@ -169,7 +147,7 @@ func runMasterKey(ctx context.Context, args []string, getenv func(string) string
 		}
 		fmt.Fprintf(stderr, "wrapped %d merchant keys under the new %s; the old wraps are kept\n", n, newKey)
 		if defaultFile != "" {
-			return rotateDefaultKeyFile(defaultFile, newKey, stderr)
+			return rotateDefaultKeyFile(files, newKey, stderr)
 		}
 		fmt.Fprintf(stderr, "next: restart every node with --master-key-file %s --previous-master-key-file OLD, then run \"customerd master-key retire\" with the new key\n", *newKeyFile)
 	case "retire":
@@ -179,7 +157,7 @@ func runMasterKey(ctx context.Context, args []string, getenv func(string) string
 		}
 		fmt.Fprintf(stderr, "deleted %d wraps under master keys other than the current one\n", n)
 		if defaultFile != "" {
-			if err := os.Remove(sqlite.PreviousKeyFilePath(defaultFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			if err := os.Remove(files.Previous); err != nil && !errors.Is(err, os.ErrNotExist) {
 				return err
 			}
 		}
@@ -188,23 +166,27 @@ func runMasterKey(ctx context.Context, args []string, getenv func(string) string
 		if err != nil {
 			return err
 		}
-		ids := make([]string, 0, len(usage))
-		for id := range usage {
-			ids = append(ids, id)
-		}
-		sort.Strings(ids)
-		for _, id := range ids {
-			fmt.Fprintf(stdout, "master key %s wraps %d merchant keys\n", id, usage[id])
+		for _, u := range usage {
+			fmt.Fprintf(stdout, "master key %s wraps the keys of %s (%s: data and index)\n", u.MasterKeyID,
+				plural(u.Merchants, "merchant"), plural(u.Keys, "key"))
 		}
 	}
 	return nil
 }
 
+// plural is n and noun, with an s when n is not 1.
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
 // rotateDefaultKeyFile replaces a SQLite database's default key file by the
 // new key and keeps the old one beside it, so that processes started from
 // now on use the new key and still accept the old.
-func rotateDefaultKeyFile(dbPath string, newKey *fieldcrypt.MasterKey, stderr io.Writer) error {
-	cur, prev := sqlite.KeyFilePath(dbPath), sqlite.PreviousKeyFilePath(dbPath)
+func rotateDefaultKeyFile(files service.KeyFiles, newKey *fieldcrypt.MasterKey, stderr io.Writer) error {
+	cur, prev := files.Current, files.Previous
 	if err := os.Link(cur, prev); err != nil { // fails if prev exists
 		return err
 	}
@@ -232,15 +214,11 @@ func runDataKey(ctx context.Context, args []string, getenv func(string) string, 
 		fs.Usage()
 		return errUsage
 	}
-	s, err := openStore(ctx, *db, keys, stderr)
+	admin, err := openService(ctx, *db, keys, stderr)
 	if err != nil {
 		return err
 	}
-	defer s.Close()
-	admin, err := asKeyAdmin(s)
-	if err != nil {
-		return err
-	}
+	defer admin.Close()
 	merchant := pos[1]
 	version, err := admin.RotateDataKey(ctx, merchant)
 	if customerd.ErrorCode(err) == customerd.ENOTFOUND {

@@ -146,7 +146,7 @@ func TestMasterKeyRotationWithARunningServer(t *testing.T) {
 		t.Fatal("retire left the old key file")
 	}
 	out, _, err = cli(t, env, "master-key", "status")
-	if err != nil || strings.Count(out, "\n") != 1 || !strings.Contains(out, "wraps 4 merchant keys") {
+	if err != nil || strings.Count(out, "\n") != 1 || !strings.Contains(out, "wraps the keys of 2 merchants (4 keys: data and index)") {
 		t.Fatalf("status after retire: %q %v", out, err)
 	}
 	s = startServer(t, db)

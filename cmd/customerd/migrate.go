@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 )
 
 // runMigrate implements "customerd migrate": it applies the embedded
@@ -22,7 +23,7 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 		fs.Usage()
 		return errUsage
 	}
-	s, err := openStore(ctx, *db, keys, stderr)
+	s, err := openService(ctx, *db, keys, stderr)
 	if err != nil {
 		return err
 	}
@@ -30,6 +31,14 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 	if err := s.Ping(ctx); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "%s: schema is up to date\n", redactDB(*db))
+	applied, version := s.Store().(interface{ Migrations() ([]string, int) }).Migrations()
+	switch {
+	case len(applied) == 0:
+		fmt.Fprintf(stdout, "%s: schema version %d is up to date; nothing to apply\n", redactDB(*db), version)
+	case len(applied) == version:
+		fmt.Fprintf(stdout, "%s: created schema version %d (%s)\n", redactDB(*db), version, strings.Join(applied, ", "))
+	default:
+		fmt.Fprintf(stdout, "%s: applied %d migrations (%s); schema version %d\n", redactDB(*db), len(applied), strings.Join(applied, ", "), version)
+	}
 	return nil
 }

@@ -16,6 +16,7 @@ import (
 	"customerd/logwriter"
 	"customerd/metrics"
 	"customerd/postgres"
+	"customerd/service"
 	"customerd/tlsconfig"
 )
 
@@ -100,25 +101,23 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if *maxConns < 1 {
 		return fmt.Errorf("--db-max-conns %d: want at least 1", *maxConns)
 	}
-	store, err := openStoreWith(ctx, *db, keys, logWriter{log}, storeOptions{maxConns: *maxConns, background: true})
+	svc, err := openServiceWith(ctx, *db, keys, logWriter{log}, storeOptions{maxConns: *maxConns, background: true})
 	if err != nil {
 		return err
 	}
-	defer store.Close()
+	defer svc.Close()
 	if *f.debugListen != "" {
-		stopDebug, err := startDebug(*f.debugListen, store, log)
+		stopDebug, err := startDebug(*f.debugListen, svc.Store(), log)
 		if err != nil {
 			return err
 		}
 		defer stopDebug()
 	}
-	if k, ok := store.(interface{ MasterKeyIDs() []string }); ok {
-		// Nodes of one deployment must log the same id here.
-		log.Info("customer data encrypted at rest", "master_key_ids", k.MasterKeyIDs())
-	}
+	// Nodes of one deployment must log the same id here.
+	log.Info("customer data encrypted at rest", "master_key_ids", svc.MasterKeyIDs())
 
 	m := metrics.New()
-	if src, ok := store.(metrics.DBStatsSource); ok {
+	if src, ok := svc.Store().(metrics.DBStatsSource); ok {
 		if err := m.WatchDB(src); err != nil {
 			return err
 		}
@@ -143,12 +142,12 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if certs != nil {
 		baseURL = "https://" + addr
 	}
-	if err := firstRun(ctx, store, baseURL, stderr, log, jsonLogs); err != nil {
+	if err := firstRun(ctx, svc, baseURL, stderr, log, jsonLogs); err != nil {
 		ln.Close()
 		return err
 	}
 
-	apiCfg.Store, apiCfg.Logger = store, log
+	apiCfg.Service, apiCfg.Logger = svc, log
 	if jsonLogs && log.Enabled(ctx, slog.LevelInfo) {
 		apiCfg.AccessLog = stderr // the same JSON lines, made without slog (see httpapi.Config)
 	}
@@ -199,12 +198,12 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 // firstRun creates the "sandbox" merchant when the database has none, and
 // prints its key once, so that a newcomer can call the API right away. With
 // JSON logs the key is in a log record, so that every line stays JSON.
-func firstRun(ctx context.Context, store customerd.Store, baseURL string, stderr io.Writer, log *slog.Logger, jsonLogs bool) error {
-	n, err := store.CountMerchants(ctx)
-	if err != nil || n > 0 {
+func firstRun(ctx context.Context, svc *service.Service, baseURL string, stderr io.Writer, log *slog.Logger, jsonLogs bool) error {
+	merchants, err := svc.ListMerchants(ctx)
+	if err != nil || len(merchants) > 0 {
 		return err
 	}
-	key, err := customerd.CreateMerchant(ctx, store, "sandbox", time.Now())
+	key, err := svc.CreateMerchant(ctx, "sandbox")
 	if customerd.ErrorCode(err) == customerd.ECONFLICT {
 		return nil // another node created it first
 	}

@@ -16,12 +16,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
-
-	"customerd/fieldcrypt"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -270,23 +267,4 @@ func freePort(t testing.TB) int {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
-}
-
-var (
-	vaultOnce sync.Once
-	vault     *fieldcrypt.Vault
-)
-
-// Vault returns the vault every PostgreSQL store of this test process uses:
-// one master key, made on first use, so that a database opened twice (a
-// reopen, several nodes) is opened with the same key.
-func Vault() *fieldcrypt.Vault {
-	vaultOnce.Do(func() {
-		k, err := fieldcrypt.GenerateMasterKey()
-		if err != nil {
-			panic(err)
-		}
-		vault = fieldcrypt.NewVault(k)
-	})
-	return vault
 }

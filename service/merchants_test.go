@@ -1,0 +1,88 @@
+package service_test
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"customerd"
+)
+
+func asError(err error, target **customerd.Error) bool { return errors.As(err, target) }
+
+func TestMerchantsAndKeys(t *testing.T) {
+	eachDatabase(t, func(t *testing.T, db database) {
+		svc, clk := withClock(t, db)
+		if ms, err := svc.ListMerchants(ctx); err != nil || len(ms) != 0 {
+			t.Fatalf("merchants of an empty database: %v, %v", ms, err)
+		}
+		secret := mustMerchant(t, svc, "m1")
+		_, err := svc.CreateMerchant(ctx, "m1")
+		wantCode(t, err, customerd.ECONFLICT)
+		_, err = svc.CreateMerchant(ctx, "bad id!")
+		wantCode(t, err, customerd.EINVALID)
+		_, err = svc.CreateAPIKey(ctx, "nobody")
+		wantCode(t, err, customerd.ENOTFOUND)
+		clk.advance(time.Second)
+		second, err := svc.CreateAPIKey(ctx, "m1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ms, err := svc.ListMerchants(ctx); err != nil || len(ms) != 1 || ms[0].ID != "m1" || !ms[0].CreatedAt.Equal(T0) {
+			t.Fatalf("merchants: %+v, %v", ms, err)
+		}
+		keys, err := svc.ListAPIKeys(ctx, "m1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(keys) != 2 || keys[0].Prefix != secret[:customerd.KeyPrefixLen] || keys[1].Prefix != second[:customerd.KeyPrefixLen] {
+			t.Fatalf("keys = %+v", keys)
+		}
+		for _, k := range keys {
+			if k.Revoked() || k.MerchantID != "m1" {
+				t.Fatalf("fresh key %+v", k)
+			}
+		}
+		_, err = svc.ListAPIKeys(ctx, "nobody")
+		wantCode(t, err, customerd.ENOTFOUND)
+
+		// Revoking by the whole key and then by its prefix keeps the first
+		// revocation's time.
+		clk.advance(time.Minute)
+		if err := svc.RevokeAPIKey(ctx, secret); err != nil {
+			t.Fatal(err)
+		}
+		clk.advance(time.Hour)
+		if err := svc.RevokeAPIKey(ctx, secret[:customerd.KeyPrefixLen]); err != nil {
+			t.Fatal(err)
+		}
+		keys, _ = svc.ListAPIKeys(ctx, "m1")
+		if !keys[0].RevokedAt.Equal(T0.Add(time.Second+time.Minute)) || keys[1].Revoked() {
+			t.Fatalf("after revoking the first key: %+v", keys)
+		}
+		wantCode(t, svc.RevokeAPIKey(ctx, "cdk_nothere"), customerd.ENOTFOUND)
+		wantCode(t, svc.RevokeAPIKey(ctx, "cdk_\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff"), customerd.ENOTFOUND)
+	})
+}
+
+func TestAuthenticateAcceptsActiveKeysOnly(t *testing.T) {
+	eachDatabase(t, func(t *testing.T, db database) {
+		svc, _ := withClock(t, db)
+		secret := mustMerchant(t, svc, "m1")
+		if got, err := svc.Authenticate(ctx, secret); err != nil || got != "m1" {
+			t.Fatalf("authenticate = %q, %v", got, err)
+		}
+		forged := secret[:customerd.KeyPrefixLen] + "0000000000000000000000000000"
+		for _, bad := range []string{"", "nope", forged, secret + "x", secret[:len(secret)-1],
+			"cdk_\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff0000000000000000000000000000"} {
+			_, err := svc.Authenticate(ctx, bad)
+			wantCode(t, err, customerd.EUNAUTHORIZED)
+		}
+		if err := svc.RevokeAPIKey(ctx, secret); err != nil {
+			t.Fatal(err)
+		}
+		// Refused at once by the service that revoked it, cache or not.
+		_, err := svc.Authenticate(ctx, secret)
+		wantCode(t, err, customerd.EUNAUTHORIZED)
+	})
+}

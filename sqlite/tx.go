@@ -1,0 +1,199 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"time"
+
+	"customerd"
+	"customerd/sqlite/internal/rawsqlite"
+)
+
+// txn is the customerd.StoreTx of one batch of the writer: every write of
+// the batch runs in its transaction, each in a savepoint of its own.
+type txn struct {
+	s  *Store
+	tx *sql.Tx
+	// versions remembers each merchant's newest data-key version as this
+	// transaction has read it. The transaction holds the database's write
+	// lock, so no other process can add a version while it runs: one query
+	// per merchant and batch is enough.
+	versions map[string]uint32
+}
+
+var _ customerd.StoreTx = (*txn)(nil)
+
+// checkKeyVersion returns customerd.ErrStaleKey unless v is the merchant's
+// newest data-key version, and ErrNotFound for a merchant without keys.
+func (t *txn) checkKeyVersion(ctx context.Context, merchantID string, v uint32) error {
+	active, ok := t.versions[merchantID]
+	if !ok {
+		var newest sql.NullInt64
+		if err := t.tx.StmtContext(ctx, t.s.activeVersion).QueryRowContext(ctx, merchantID).Scan(&newest); err != nil {
+			return err
+		}
+		if !newest.Valid {
+			return customerd.ErrNotFound
+		}
+		active = uint32(newest.Int64)
+		t.versions[merchantID] = active
+	}
+	if v != active {
+		return customerd.ErrStaleKey
+	}
+	return nil
+}
+
+// InsertCustomer implements customerd.StoreTx.
+func (t *txn) InsertCustomer(ctx context.Context, c *customerd.SealedCustomer) error {
+	if err := t.checkKeyVersion(ctx, c.MerchantID, c.KeyVersion); err != nil {
+		return err
+	}
+	_, err := t.tx.StmtContext(ctx, t.s.insertCustomer).ExecContext(ctx,
+		c.ID, c.MerchantID, c.KeyVersion, c.RefIndex, c.ObjectReferenceID, c.MobileNumber,
+		c.MobileCountryCode, nullable(c.EmailAddress), nullable(c.FirstName), nullable(c.LastName),
+		c.DateCreated.Unix(), c.LastUpdated.Unix())
+	return mapConstraint(err)
+}
+
+// updateSQL writes only the columns whose flag is set: one statement serves
+// every combination of fields. Writes are serialized by the writer, so there
+// is no read-modify-write race. New values are sealed under the newest data
+// key, which is never older than the row's key_version, so key_version stays
+// a lower bound of the versions in the row.
+const updateSQL = `UPDATE customers SET
+	mobile_number       = CASE WHEN ?1 THEN ?2  ELSE mobile_number END,
+	mobile_country_code = CASE WHEN ?3 THEN ?4  ELSE mobile_country_code END,
+	email_address       = CASE WHEN ?5 THEN ?6  ELSE email_address END,
+	first_name          = CASE WHEN ?7 THEN ?8  ELSE first_name END,
+	last_name           = CASE WHEN ?9 THEN ?10 ELSE last_name END,
+	last_updated        = MAX(last_updated, ?11)
+	WHERE merchant_id = ?12 AND id = ?13 RETURNING ` + customerColumns
+
+// rawUpdateSQL is the index of updateSQL among the writer's raw statements.
+const rawUpdateSQL = 0
+
+// UpdateCustomer implements customerd.StoreTx. It runs updateSQL on the
+// writer's connection without database/sql when it can (see newWriter): the
+// same statement, in the same transaction.
+func (t *txn) UpdateCustomer(ctx context.Context, u customerd.SealedUpdate) (customerd.SealedCustomer, error) {
+	if err := t.checkKeyVersion(ctx, u.MerchantID, u.KeyVersion); err != nil {
+		return customerd.SealedCustomer{}, err
+	}
+	if raw := t.s.writer.raw; raw != nil {
+		return updateRaw(ctx, raw.Stmt(rawStoreQueries+rawUpdateSQL), u)
+	}
+	return scanCustomer(t.tx.StmtContext(ctx, t.s.updateCustomer).QueryRowContext(ctx,
+		u.MobileNumber.Set, nullable(u.MobileNumber.Sealed),
+		u.MobileCountryCode.Set, u.MobileCountryCode.Value,
+		u.EmailAddress.Set, nullable(u.EmailAddress.Sealed),
+		u.FirstName.Set, nullable(u.FirstName.Sealed),
+		u.LastName.Set, nullable(u.LastName.Sealed),
+		u.Now.Unix(), u.MerchantID, u.ID))
+}
+
+func updateRaw(ctx context.Context, st *rawsqlite.Stmt, u customerd.SealedUpdate) (customerd.SealedCustomer, error) {
+	defer st.Reset()
+	bindSealed := func(i int, v customerd.SealedValue) error {
+		if v.Sealed != nil {
+			return st.BindBlob(i, v.Sealed)
+		}
+		return st.BindNull(i)
+	}
+	for _, err := range [...]error{
+		st.BindBool(1, u.MobileNumber.Set), bindSealed(2, u.MobileNumber),
+		st.BindBool(3, u.MobileCountryCode.Set), st.BindText(4, u.MobileCountryCode.Value),
+		st.BindBool(5, u.EmailAddress.Set), bindSealed(6, u.EmailAddress),
+		st.BindBool(7, u.FirstName.Set), bindSealed(8, u.FirstName),
+		st.BindBool(9, u.LastName.Set), bindSealed(10, u.LastName),
+		st.BindInt64(11, u.Now.Unix()), st.BindText(12, u.MerchantID), st.BindText(13, u.ID),
+	} {
+		if err != nil {
+			return customerd.SealedCustomer{}, err
+		}
+	}
+	return scanRow(ctx, st, u.MerchantID, u.ID)
+}
+
+// DeleteCustomer implements customerd.StoreTx; secure_delete zeroes the
+// freed cells.
+func (t *txn) DeleteCustomer(ctx context.Context, merchantID, id string) error {
+	return t.affectOne(t.tx.ExecContext(ctx, `DELETE FROM customers WHERE merchant_id = ? AND id = ?`, merchantID, id))
+}
+
+// affectOne turns an Exec that changed no row into customerd.ErrNotFound.
+func (t *txn) affectOne(res sql.Result, err error) error {
+	if err != nil {
+		return mapConstraint(err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return customerd.ErrNotFound
+	}
+	return nil
+}
+
+// CustomersToReencrypt implements customerd.StoreTx. The writer's
+// transaction holds the database's write lock: nothing else changes them.
+func (t *txn) CustomersToReencrypt(ctx context.Context, merchantID string, below uint32, limit int) ([]customerd.SealedCustomer, error) {
+	rows, err := t.tx.QueryContext(ctx, `SELECT `+customerColumns+` FROM customers
+		WHERE merchant_id = ? AND key_version < ? LIMIT ?`, merchantID, below, limit)
+	return collect(rows, err, scanCustomer)
+}
+
+// ReplaceCustomer implements customerd.StoreTx.
+func (t *txn) ReplaceCustomer(ctx context.Context, c customerd.SealedCustomer) error {
+	return t.affectOne(t.tx.ExecContext(ctx, `UPDATE customers SET key_version = ?, ref_index = ?,
+		object_reference_id = ?, mobile_number = ?, email_address = ?, first_name = ?, last_name = ?
+		WHERE merchant_id = ? AND id = ?`,
+		c.KeyVersion, c.RefIndex, c.ObjectReferenceID, c.MobileNumber, nullable(c.EmailAddress),
+		nullable(c.FirstName), nullable(c.LastName), c.MerchantID, c.ID))
+}
+
+// InsertMerchant implements customerd.StoreTx.
+func (t *txn) InsertMerchant(ctx context.Context, m customerd.Merchant) error {
+	_, err := t.tx.ExecContext(ctx, `INSERT INTO merchants (id, created_at) VALUES (?, ?)`, m.ID, m.CreatedAt.Unix())
+	return mapConstraint(err)
+}
+
+// InsertAPIKey implements customerd.StoreTx.
+func (t *txn) InsertAPIKey(ctx context.Context, k customerd.APIKey) error {
+	_, err := t.tx.ExecContext(ctx, `INSERT INTO api_keys (prefix, hash, merchant_id, created_at) VALUES (?, ?, ?, ?)`,
+		k.Prefix, k.Hash, k.MerchantID, k.CreatedAt.Unix())
+	return mapConstraint(err)
+}
+
+// RevokeAPIKey implements customerd.StoreTx.
+func (t *txn) RevokeAPIKey(ctx context.Context, prefix string, at time.Time) error {
+	return t.affectOne(t.tx.ExecContext(ctx, `UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE prefix = ?`,
+		at.Unix(), prefix))
+}
+
+// ListWrappedKeys implements customerd.StoreTx.
+func (t *txn) ListWrappedKeys(ctx context.Context, merchantID string) ([]customerd.WrappedKey, error) {
+	rows, err := t.tx.QueryContext(ctx, qWraps, merchantID)
+	return collect(rows, err, scanWrap)
+}
+
+// InsertWrappedKeys implements customerd.StoreTx.
+func (t *txn) InsertWrappedKeys(ctx context.Context, keys []customerd.WrappedKey) error {
+	now := time.Now().Unix()
+	for _, w := range keys {
+		if _, err := t.tx.ExecContext(ctx, `INSERT INTO merchant_keys (`+wrapColumns+`, created_at)
+			VALUES (?, ?, ?, ?, ?, ?)`, w.MerchantID, string(w.Purpose), w.Version, w.MasterKeyID, w.Wrapped, now); err != nil {
+			return mapConstraint(err)
+		}
+		delete(t.versions, w.MerchantID) // a new version: read it again
+	}
+	return nil
+}
+
+// DeleteWrappedKeys implements customerd.StoreTx.
+func (t *txn) DeleteWrappedKeys(ctx context.Context, keepMasterKeyID string) (int, error) {
+	res, err := t.tx.ExecContext(ctx, `DELETE FROM merchant_keys WHERE master_key_id <> ?`, keepMasterKeyID)
+	if err != nil {
+		return 0, err
+	}
+	clear(t.versions)
+	n, err := res.RowsAffected()
+	return int(n), err
+}

@@ -1,0 +1,176 @@
+package customerd
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Store is what a database engine implements for the service: it persists
+// sealed records and knows nothing of their cryptography or of the field
+// rules. Package service does the work once above every store, as River's
+// client does above its drivers; package storetest holds every store to the
+// same answers.
+//
+// Every method is bounded by its context. A database that cannot be reached
+// makes methods fail with an error for which ErrorCode is EUNAVAILABLE.
+type Store interface {
+	StoreReader
+
+	// Write runs fn as one atomic transaction and returns once it has
+	// committed durably, or failed: every write fn makes commits, or none
+	// does. fn may be run more than once (a PostgreSQL serialization
+	// failure is retried), so it must not keep state between runs that a
+	// rerun would get wrong, and must not keep tx. An error fn returns rolls
+	// the transaction back and is returned as it is. On SQLite the writes
+	// of concurrent calls share one transaction and its fsync (group
+	// commit), each in a savepoint of its own.
+	Write(ctx context.Context, fn func(ctx context.Context, tx StoreTx) error) error
+
+	// Ping reports whether the database answers and its schema is current.
+	Ping(ctx context.Context) error
+
+	// Close releases the database, after the writes in flight committed.
+	Close() error
+}
+
+// StoreReader reads outside any transaction. Each read sees every write
+// acknowledged before it began, whichever process or node made it.
+type StoreReader interface {
+	// FindCustomer returns the merchant's customer with this id, or
+	// ErrNotFound.
+	FindCustomer(ctx context.Context, merchantID, id string) (SealedCustomer, error)
+	// FindCustomerByRef returns the merchant's customer whose reference
+	// has this blind index, or ErrNotFound.
+	FindCustomerByRef(ctx context.Context, merchantID string, refIndex []byte) (SealedCustomer, error)
+	// FindAPIKey returns the key with this prefix, revoked or not, or
+	// ErrNotFound.
+	FindAPIKey(ctx context.Context, prefix string) (*APIKey, error)
+	// ListAPIKeys returns the merchant's keys, oldest first; ErrNotFound
+	// when the merchant does not exist.
+	ListAPIKeys(ctx context.Context, merchantID string) ([]APIKey, error)
+	// ListMerchants returns every merchant, in id order.
+	ListMerchants(ctx context.Context) ([]Merchant, error)
+	// ListWrappedKeys returns the merchant's wrapped keys, or every
+	// merchant's when merchantID is empty, ordered by merchant, purpose,
+	// version and master key.
+	ListWrappedKeys(ctx context.Context, merchantID string) ([]WrappedKey, error)
+}
+
+// StoreTx is the writing side of a Store, inside the transaction of Write:
+// a flat list of operations, each on sealed records.
+type StoreTx interface {
+	// CustomersToReencrypt returns up to limit of the merchant's customers
+	// whose KeyVersion is below version, and locks them for this
+	// transaction; on PostgreSQL rows locked by another transaction are
+	// skipped.
+	CustomersToReencrypt(ctx context.Context, merchantID string, below uint32, limit int) ([]SealedCustomer, error)
+	// DeleteCustomer deletes the merchant's customer with this id, leaving
+	// no copy of its sealed fields in the database's pages; ErrNotFound when
+	// there is none.
+	DeleteCustomer(ctx context.Context, merchantID, id string) error
+	// DeleteWrappedKeys deletes every wrap made under a master key other
+	// than keepMasterKeyID and returns how many it deleted.
+	DeleteWrappedKeys(ctx context.Context, keepMasterKeyID string) (int, error)
+	// InsertAPIKey stores k; ErrConflict when its prefix is taken,
+	// ErrNotFound when its merchant does not exist.
+	InsertAPIKey(ctx context.Context, k APIKey) error
+	// InsertCustomer inserts c. It returns ErrConflict when the merchant
+	// has a customer with c's id or reference index, and ErrStaleKey when
+	// c.KeyVersion is not the merchant's newest data-key version
+	// (ErrNotFound when the merchant has no data key at all).
+	InsertCustomer(ctx context.Context, c *SealedCustomer) error
+	// InsertMerchant stores m; ErrConflict when its id is taken.
+	InsertMerchant(ctx context.Context, m Merchant) error
+	// InsertWrappedKeys stores wrapped merchant keys; ErrConflict when one
+	// of them exists, ErrNotFound when its merchant does not.
+	InsertWrappedKeys(ctx context.Context, keys []WrappedKey) error
+	// ListWrappedKeys is StoreReader.ListWrappedKeys inside the
+	// transaction; the keys read stay locked until it ends.
+	ListWrappedKeys(ctx context.Context, merchantID string) ([]WrappedKey, error)
+	// ReplaceCustomer rewrites the sealed fields, reference index and
+	// KeyVersion of the customer with c's merchant and id (a re-encryption:
+	// the timestamps and the country code are left alone); ErrNotFound when
+	// there is none.
+	ReplaceCustomer(ctx context.Context, c SealedCustomer) error
+	// RevokeAPIKey marks the key with this prefix revoked at the given
+	// time; a key already revoked keeps its first time. ErrNotFound when
+	// there is none.
+	RevokeAPIKey(ctx context.Context, prefix string, at time.Time) error
+	// UpdateCustomer writes the fields u sets, and last_updated =
+	// max(last_updated, u.Now), to the customer with u's merchant and id,
+	// and returns the row as written. Only those columns are written, so
+	// concurrent updates of different fields never undo each other. It
+	// returns ErrNotFound when there is no such customer, and ErrStaleKey
+	// (writing nothing) when u.KeyVersion is not the merchant's newest
+	// data-key version.
+	UpdateCustomer(ctx context.Context, u SealedUpdate) (SealedCustomer, error)
+}
+
+// ErrStaleKey is returned by a store for a write sealed under a data-key
+// version that is no longer the merchant's newest: another process rotated
+// the key. The service seals again under the new version and retries, so
+// that a rotation's re-encryption, once done, stays done.
+var ErrStaleKey = errors.New("sealed under a data-key version that is not the merchant's newest")
+
+// SealedCustomer is a customer as stored: its personal fields sealed by the
+// service, the rest as they are.
+type SealedCustomer struct {
+	ID, MerchantID string
+	// KeyVersion is at most the lowest data-key version of the sealed
+	// fields: rows below the newest version are those a data-key rotation
+	// re-encrypts.
+	KeyVersion uint32
+	// RefIndex is the blind index of the reference: unique per merchant,
+	// and how a customer is found by its reference.
+	RefIndex          []byte
+	ObjectReferenceID []byte
+	MobileNumber      []byte
+	EmailAddress      []byte // nil when unset
+	FirstName         []byte // nil when unset
+	LastName          []byte // nil when unset
+	MobileCountryCode string
+	DateCreated       time.Time // UTC, whole seconds
+	LastUpdated       time.Time // UTC, whole seconds
+}
+
+// SealedUpdate is a partial update as stored: only fields with Set are
+// written.
+type SealedUpdate struct {
+	MerchantID, ID string
+	// KeyVersion is the data-key version the new values are sealed under.
+	KeyVersion        uint32
+	MobileNumber      SealedValue
+	EmailAddress      SealedValue
+	FirstName         SealedValue
+	LastName          SealedValue
+	MobileCountryCode Value
+	Now               time.Time // last_updated becomes max(last_updated, Now)
+}
+
+// SealedValue is one field of a SealedUpdate. Sealed is nil to clear an
+// optional field.
+type SealedValue struct {
+	Set    bool
+	Sealed []byte
+}
+
+// KeyPurpose says what a merchant key is for.
+type KeyPurpose string
+
+// The purposes of merchant keys.
+const (
+	PurposeData  KeyPurpose = "data"  // seals field values; versioned, rotates
+	PurposeIndex KeyPurpose = "index" // keys the blind index; version 1 only, never rotates
+)
+
+// WrappedKey is the stored form of one merchant key under one master key.
+// During a master-key rotation a key is stored wrapped under several master
+// keys; every wrap of it has the same MerchantID, Purpose and Version.
+type WrappedKey struct {
+	MerchantID  string
+	Purpose     KeyPurpose
+	Version     uint32
+	MasterKeyID string // the fingerprint of the master key that wrapped it
+	Wrapped     []byte // nonce || AES-256-GCM(master key, merchant key)
+}
