@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -99,14 +100,17 @@ func runKey(ctx context.Context, args []string, getenv func(string) string, stdo
 		}
 		return tw.Flush()
 	case "revoke":
-		err := customerd.RevokeAPIKey(ctx, s, pos[1], now)
+		// "key list" prints each prefix with an ellipsis (cdk_070ce3448816…):
+		// accept one pasted from there, or typed with three dots.
+		keyOrPrefix := strings.TrimSuffix(strings.TrimSuffix(pos[1], "…"), "...")
+		err := customerd.RevokeAPIKey(ctx, s, keyOrPrefix, now)
 		if customerd.ErrorCode(err) == customerd.ENOTFOUND {
 			return fmt.Errorf("no key with that prefix")
 		}
 		if err != nil {
 			return err
 		}
-		prefix := pos[1]
+		prefix := keyOrPrefix
 		if p, ok := customerd.APIKeyPrefix(prefix); ok {
 			prefix = p
 		}
