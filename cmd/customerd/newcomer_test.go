@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -36,5 +38,25 @@ func TestKeyRevokeTakesThePrefixAsKeyListPrintsIt(t *testing.T) {
 				t.Fatalf("key %s not revoked:\n%s", prefix, list())
 			}
 		})
+	}
+}
+
+// master-key generate --out never replaces a file, and says so as cert
+// create does, without the temporary file's name.
+func TestMasterKeyGenerateOutOntoAnExistingFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "master.key")
+	if _, _, err := cli(t, nil, "master-key", "generate", "--out", path); err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = cli(t, nil, "master-key", "generate", "--out", path)
+	if want := path + " already exists; remove it first or choose another --out"; err == nil || err.Error() != want {
+		t.Fatalf("second generate --out: %v, want %q", err, want)
+	}
+	if after, _ := os.ReadFile(path); !bytes.Equal(before, after) {
+		t.Fatal("the existing key file was changed")
 	}
 }
