@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -61,7 +62,8 @@ func runKey(ctx context.Context, args []string, getenv func(string) string, stdo
 	if err != nil {
 		return usageError(err)
 	}
-	if len(pos) != 2 {
+	// Refused before the store is opened, which creates a SQLite database.
+	if len(pos) != 2 || !slices.Contains(subcommands()["key"], pos[0]) {
 		fs.Usage()
 		return errUsage
 	}

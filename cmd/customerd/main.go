@@ -83,7 +83,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		printHelp(stdout, getenv)
 		return nil
 	}
-	fmt.Fprintf(stderr, "customerd: unknown command %q\n\n%s", cmd, usage)
+	fmt.Fprintf(stderr, "customerd: unknown command %q%s\n%s\n", cmd, didYouMean(cmd, commands(), `"`, `"`), seeHelp(""))
 	return errUsage
 }
 

@@ -60,3 +60,49 @@ func TestMasterKeyGenerateOutOntoAnExistingFile(t *testing.T) {
 		t.Fatal("the existing key file was changed")
 	}
 }
+
+// A mistyped flag, command or subcommand is reported alone, last on the
+// screen, with the closest name and where the usage is, not followed by the
+// usage, which would scroll it away.
+func TestTyposAreReportedAloneWithTheClosestName(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "c.db")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"serve", "--lisen", "127.0.0.1:8080"},
+			"customerd serve: unknown flag --lisen; did you mean --listen?\nsee \"customerd serve --help\"\n"},
+		{[]string{"healthcheck", "--tls-crt", "tls/customerd.crt"},
+			"customerd healthcheck: unknown flag --tls-crt; did you mean --tls-cert?\nsee \"customerd healthcheck --help\"\n"},
+		{[]string{"serve", "--nonsense"},
+			"customerd serve: unknown flag --nonsense\nsee \"customerd serve --help\"\n"},
+		{[]string{"serve", "--db-max-conns", "many"},
+			"customerd serve: invalid value \"many\" for flag --db-max-conns: parse error\nsee \"customerd serve --help\"\n"},
+		{[]string{"serve", "listen"},
+			"customerd serve: unexpected argument \"listen\"\nsee \"customerd serve --help\"\n"},
+		{[]string{"serv"},
+			"customerd: unknown command \"serv\"; did you mean \"serve\"?\nsee \"customerd --help\"\n"},
+		{[]string{"healthchek"},
+			"customerd: unknown command \"healthchek\"; did you mean \"healthcheck\"?\nsee \"customerd --help\"\n"},
+		{[]string{"frobnicate"},
+			"customerd: unknown command \"frobnicate\"\nsee \"customerd --help\"\n"},
+		{[]string{"key", "lst", "acme", "--db", "sqlite:" + db},
+			"customerd key: unknown subcommand \"lst\"; did you mean \"list\"?\nsee \"customerd key --help\"\n"},
+		{[]string{"merchant", "craete", "acme", "--db", "sqlite:" + db},
+			"customerd merchant: unknown subcommand \"craete\"; did you mean \"create\"?\nsee \"customerd merchant --help\"\n"},
+		{[]string{"master-key", "genrate"},
+			"customerd master-key: unknown subcommand \"genrate\"; did you mean \"generate\"?\nsee \"customerd master-key --help\"\n"},
+		{[]string{"cert", "delete"},
+			"customerd cert: unknown subcommand \"delete\"\nsee \"customerd cert --help\"\n"},
+	} {
+		t.Run(strings.Join(tc.args[:min(2, len(tc.args))], " "), func(t *testing.T) {
+			stdout, stderr, err := cli(t, nil, tc.args...)
+			if err != errUsage || stdout != "" || stderr != tc.want {
+				t.Errorf("customerd %s: %v, stdout %q, stderr\n%s\nwant errUsage and stderr\n%s", strings.Join(tc.args, " "), err, stdout, stderr, tc.want)
+			}
+		})
+	}
+	if _, err := os.Stat(db); !os.IsNotExist(err) {
+		t.Errorf("a mistyped subcommand created the database: %v", err)
+	}
+}
