@@ -128,6 +128,11 @@ func (fs *flagSet) Int(name string, def int, usage string) *int {
 	return fs.FlagSet.Int(name, def, usage)
 }
 
+func (fs *flagSet) Bool(name string, def bool, usage string) *bool {
+	fs.envs[name] = envName(name)
+	return fs.FlagSet.Bool(name, def, usage)
+}
+
 // parse parses args, then fills every flag not given from its environment
 // variable. Positional arguments are allowed before and after the flags.
 func (fs *flagSet) parse(args []string) ([]string, error) {

@@ -106,3 +106,44 @@ func TestTyposAreReportedAloneWithTheClosestName(t *testing.T) {
 		t.Errorf("a mistyped subcommand created the database: %v", err)
 	}
 }
+
+// healthcheck against a TLS server: it says when HTTPS is needed, and an
+// https --url is verified, trusting --tls-cert, unless told not to.
+func TestHealthcheckOverTLS(t *testing.T) {
+	dir := t.TempDir()
+	tlsCertCreate(t, filepath.Join(dir, "tls"), "--host", "127.0.0.1")
+	tlsCertCreate(t, filepath.Join(dir, "other"), "--host", "127.0.0.1")
+	cert, key := filepath.Join(dir, "tls", "customerd.crt"), filepath.Join(dir, "tls", "customerd.key")
+	other := filepath.Join(dir, "other", "customerd.crt")
+	s := startServer(t, "sqlite:"+filepath.Join(dir, "c.db"), "--tls-cert", cert, "--tls-key", key)
+	defer s.stop()
+	https := "https://" + s.addr + "/healthz"
+	for _, tc := range []struct {
+		name    string
+		env     map[string]string
+		args    []string
+		wantErr string // "" for success
+	}{
+		{"next to the server, without --tls-cert: says HTTPS is needed", map[string]string{"CUSTOMERD_LISTEN": s.addr}, nil,
+			"the server speaks HTTPS: pass --tls-cert"},
+		{"next to the server, with its --tls-cert", map[string]string{"CUSTOMERD_LISTEN": s.addr, "CUSTOMERD_TLS_CERT": cert}, nil, ""},
+		{"an http --url on the TLS port: says HTTPS is needed", nil, []string{"--url", "http://" + s.addr + "/healthz"},
+			"the server speaks HTTPS: use an https:// URL"},
+		{"an https --url, certificate not trusted: refused", nil, []string{"--url", https},
+			"certificate signed by unknown authority; pass --tls-cert with the certificate to trust, or --insecure-skip-verify"},
+		{"an https --url, trusting the server's certificate", nil, []string{"--url", https, "--tls-cert", cert}, ""},
+		{"an https --url, trusting another certificate: refused", nil, []string{"--url", https, "--tls-cert", other},
+			"pass --tls-cert with the certificate to trust"},
+		{"an https --url with --insecure-skip-verify", nil, []string{"--url", https, "--insecure-skip-verify"}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, _, err := cli(t, tc.env, append([]string{"healthcheck"}, tc.args...)...)
+			switch {
+			case tc.wantErr == "" && (err != nil || out != "ok\n"):
+				t.Errorf("healthcheck %v: %q, %v; want ok", tc.args, out, err)
+			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+				t.Errorf("healthcheck %v: %v; want an error containing %q", tc.args, err, tc.wantErr)
+			}
+		})
+	}
+}
