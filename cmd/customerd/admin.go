@@ -116,7 +116,7 @@ func runKey(ctx context.Context, args []string, getenv func(string) string, stdo
 		if p, ok := customerd.APIKeyPrefix(prefix); ok {
 			prefix = p
 		}
-		fmt.Fprintf(stderr, "revoked key %s…\n", prefix)
+		fmt.Fprintf(stderr, "revoked key %s…: refused within 5 s; in practice about 2 s\n", prefix)
 	default:
 		fs.Usage()
 		return errUsage

@@ -30,8 +30,13 @@ func TestKeyRevokeTakesThePrefixAsKeyListPrintsIt(t *testing.T) {
 			}
 			row := strings.Fields(strings.Split(strings.TrimSpace(list()), "\n")[1]) // PREFIX… CREATED REVOKED
 			prefix := strings.TrimSuffix(row[0], "…")
-			if _, stderr, err := cli(t, env, "key", "revoke", prefix+tc.suffix); err != nil {
+			_, stderr, err := cli(t, env, "key", "revoke", prefix+tc.suffix)
+			if err != nil {
 				t.Fatalf("key revoke %q: %v %s", prefix+tc.suffix, err, stderr)
+			}
+			// The promise README and SECURITY.md make, in the same words.
+			if want := "revoked key " + prefix + "…: refused within 5 s; in practice about 2 s\n"; stderr != want {
+				t.Errorf("key revoke printed %q, want %q", stderr, want)
 			}
 			row = strings.Fields(strings.Split(strings.TrimSpace(list()), "\n")[1])
 			if row[2] == "-" {
