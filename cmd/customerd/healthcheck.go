@@ -64,6 +64,10 @@ func runHealthcheck(ctx context.Context, args []string, getenv func(string) stri
 	res, err := client.Do(req)
 	var unverified *tls.CertificateVerificationError
 	if errors.As(err, &unverified) {
+		var wrongName x509.HostnameError
+		if errors.As(unverified.Err, &wrongName) {
+			return fmt.Errorf("healthcheck: %s: %v; use a URL with a name the certificate is for, or --insecure-skip-verify", u, unverified.Err)
+		}
 		return fmt.Errorf("healthcheck: %s: %v; pass --tls-cert with the certificate to trust, or --insecure-skip-verify", u, unverified.Err)
 	}
 	if err != nil {

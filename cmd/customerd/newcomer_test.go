@@ -139,6 +139,9 @@ func TestHealthcheckOverTLS(t *testing.T) {
 		{"an https --url, trusting the server's certificate", nil, []string{"--url", https, "--tls-cert", cert}, ""},
 		{"an https --url, trusting another certificate: refused", nil, []string{"--url", https, "--tls-cert", other},
 			"pass --tls-cert with the certificate to trust"},
+		{"an https --url with a name the certificate is not for: refused", nil,
+			[]string{"--url", strings.Replace(https, "127.0.0.1", "localhost", 1), "--tls-cert", cert},
+			"; use a URL with a name the certificate is for, or --insecure-skip-verify"},
 		{"an https --url with --insecure-skip-verify", nil, []string{"--url", https, "--insecure-skip-verify"}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
