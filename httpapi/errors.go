@@ -112,6 +112,33 @@ func invalidError(err error) apiError {
 	return e
 }
 
+// jsonAsFormHint returns the hint for a form body whose only field name
+// starts with '{': JSON sent without its Content-Type (curl -d '{…}' sends
+// a form), which reads as a body without the expected fields.
+func jsonAsFormHint(p params) string {
+	if len(p) != 1 {
+		return ""
+	}
+	for k := range p {
+		if strings.HasPrefix(k, "{") {
+			return "the body looks like JSON; send Content-Type: application/json"
+		}
+	}
+	return ""
+}
+
+// withHint adds hint to the developer message of a field error, keeping
+// the contract's error otherwise.
+func withHint(err error, hint string) error {
+	var de *customerd.Error
+	if hint == "" || !asError(err, &de) || de.Code != customerd.EINVALID {
+		return err
+	}
+	hinted := *de
+	hinted.Message += "; " + hint
+	return &hinted
+}
+
 func badRequest(detail string) apiError {
 	return invalidError(malformed(detail))
 }

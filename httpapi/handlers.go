@@ -21,7 +21,7 @@ func (s *Server) createCustomer(req *request, _ string) {
 	if !s.authenticate(req) {
 		return
 	}
-	p, ok := s.readBody(req)
+	p, hint, ok := s.readBody(req)
 	if !ok {
 		return
 	}
@@ -39,7 +39,7 @@ func (s *Server) createCustomer(req *request, _ string) {
 		LastName:          p.value(customerd.FieldLastName),
 	})
 	if err != nil {
-		s.failErr(req, err)
+		s.failErr(req, withHint(err, hint))
 		return
 	}
 	s.metrics.CustomerCreated()
@@ -77,7 +77,7 @@ func (s *Server) updateCustomer(req *request, id string) {
 	if !s.authenticate(req) {
 		return
 	}
-	p, ok := s.readBody(req)
+	p, _, ok := s.readBody(req)
 	if !ok {
 		return
 	}
@@ -110,8 +110,10 @@ func (s *Server) respondCustomer(req *request, c *customerd.Customer, withToken 
 }
 
 // readBody checks the media type and size of a POST body and parses it. It
-// answers 415, 413 or 400 itself and returns false on failure.
-func (s *Server) readBody(req *request) (params, bool) {
+// answers 415, 413 or 400 itself and returns false on failure. The hint, when
+// not empty, is for the developer message of a 400 that follows from the
+// body's fields (see jsonAsFormHint).
+func (s *Server) readBody(req *request) (params, string, bool) {
 	ct := req.r.Header.Get("Content-Type")
 	isJSON := false
 	if ct != "" {
@@ -119,13 +121,13 @@ func (s *Server) readBody(req *request) (params, bool) {
 		switch {
 		case err != nil:
 			s.fail(req, unsupportedMediaType())
-			return nil, false
+			return nil, "", false
 		case mt == "application/json":
 			isJSON = true
 		case mt == "application/x-www-form-urlencoded":
 		default:
 			s.fail(req, unsupportedMediaType())
-			return nil, false
+			return nil, "", false
 		}
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(req.w, req.r.Body, maxBodyBytes))
@@ -137,17 +139,19 @@ func (s *Server) readBody(req *request) (params, bool) {
 		} else {
 			s.fail(req, badRequest("the request body could not be read"))
 		}
-		return nil, false
+		return nil, "", false
 	}
 	var p params
+	hint := ""
 	if isJSON {
 		p, err = parseJSON(body)
 	} else {
 		p, err = parseForm(string(body))
+		hint = jsonAsFormHint(p)
 	}
 	if err != nil {
 		s.failErr(req, err)
-		return nil, false
+		return nil, "", false
 	}
-	return p, true
+	return p, hint, true
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -72,7 +74,8 @@ func runKey(ctx context.Context, args []string, getenv func(string) string, stdo
 	if err != nil {
 		return usageError(err)
 	}
-	if len(pos) != 2 {
+	// Refused before the store is opened, which creates a SQLite database.
+	if len(pos) != 2 || !slices.Contains(subcommands()["key"], pos[0]) {
 		fs.Usage()
 		return errUsage
 	}
@@ -110,18 +113,21 @@ func runKey(ctx context.Context, args []string, getenv func(string) string, stdo
 		}
 		return tw.Flush()
 	case "revoke":
-		err := s.RevokeAPIKey(ctx, pos[1])
+		// "key list" prints each prefix with an ellipsis (cdk_070ce3448816…):
+		// accept one pasted from there, or typed with three dots.
+		keyOrPrefix := strings.TrimSuffix(strings.TrimSuffix(pos[1], "…"), "...")
+		err := s.RevokeAPIKey(ctx, keyOrPrefix)
 		if customerd.ErrorCode(err) == customerd.ENOTFOUND {
 			return fmt.Errorf("no key with that prefix")
 		}
 		if err != nil {
 			return err
 		}
-		prefix := pos[1]
+		prefix := keyOrPrefix
 		if p, ok := customerd.APIKeyPrefix(prefix); ok {
 			prefix = p
 		}
-		fmt.Fprintf(stderr, "revoked key %s…\n", prefix)
+		fmt.Fprintf(stderr, "revoked key %s…: refused within 5 s; in practice about 2 s\n", prefix)
 	default:
 		fs.Usage()
 		return errUsage

@@ -5,6 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"regexp"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -13,21 +15,72 @@ import (
 // variables; a flag given on the command line beats the environment.
 type flagSet struct {
 	*flag.FlagSet
-	getenv   func(string) string
-	envs     map[string]string // flag name -> variable
-	stdout   io.Writer         // where --help prints
-	synopsis string
+	getenv     func(string) string
+	envs       map[string]string // flag name -> variable
+	stdout     io.Writer         // where --help prints
+	stderr     io.Writer         // where errors and refused arguments print
+	synopsis   string
+	parsing    bool     // inside FlagSet.Parse, whose errors parse prints (flagError)
+	positional []string // what parse returned
 }
 
 // newFlagSet returns an empty flag set. Its usage goes to stdout when asked
-// for with --help (parse then returns flag.ErrHelp), and to stderr after a
-// flag error.
+// for with --help (parse then returns flag.ErrHelp). A flag error is printed
+// alone to stderr, with the closest flag and where to find the others. Usage,
+// which a command calls when it refuses its arguments, says on stderr that a
+// subcommand is unknown, or prints the usage.
 func newFlagSet(name, synopsis string, getenv func(string) string, stdout, stderr io.Writer) *flagSet {
 	fs := &flagSet{FlagSet: flag.NewFlagSet(name, flag.ContinueOnError), getenv: getenv, envs: map[string]string{},
-		stdout: stdout, synopsis: synopsis}
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fs.printUsage(fs.Output()) }
+		stdout: stdout, stderr: stderr, synopsis: synopsis}
+	fs.SetOutput(io.Discard) // the flag package's own messages; parse prints them its way
+	fs.Usage = fs.refuse
 	return fs
+}
+
+// refuse is the flag set's Usage: what a command prints when it refuses its
+// positional arguments.
+func (fs *flagSet) refuse() {
+	if fs.parsing {
+		return
+	}
+	subs := subcommands()[fs.Name()]
+	switch {
+	case len(fs.positional) == 0:
+	case len(subs) == 0:
+		fmt.Fprintf(fs.stderr, "customerd %s: unexpected argument %q\n%s\n", fs.Name(), fs.positional[0], seeHelp(fs.Name()))
+		return
+	case !slices.Contains(subs, fs.positional[0]):
+		fmt.Fprintf(fs.stderr, "customerd %s: unknown subcommand %q%s\n%s\n", fs.Name(), fs.positional[0],
+			didYouMean(fs.positional[0], subs, `"`, `"`), seeHelp(fs.Name()))
+		return
+	}
+	fs.printUsage(fs.stderr)
+}
+
+// flagError prints an error of the flag package alone, the way the usage
+// writes flags (--name), with the closest flag when the name is unknown.
+func (fs *flagSet) flagError(err error) {
+	msg := err.Error()
+	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
+		var names []string
+		fs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
+		msg = "unknown flag --" + name + didYouMean(name, names, "--", "")
+	} else {
+		msg = singleDashFlag.ReplaceAllString(msg, "$1--$2")
+	}
+	fmt.Fprintf(fs.stderr, "customerd %s: %s\n%s\n", fs.Name(), msg, seeHelp(fs.Name()))
+}
+
+// singleDashFlag is a flag name as the flag package's errors write it
+// ("invalid value "x" for flag -db-max-conns"); values are quoted there.
+var singleDashFlag = regexp.MustCompile(`(\s)-([a-zA-Z][\w-]*)`)
+
+// seeHelp says where the usage of a command is.
+func seeHelp(command string) string {
+	if command == "" {
+		return `see "customerd --help"`
+	}
+	return `see "customerd ` + command + ` --help"`
 }
 
 func (fs *flagSet) printUsage(w io.Writer) {
@@ -75,6 +128,11 @@ func (fs *flagSet) Int(name string, def int, usage string) *int {
 	return fs.FlagSet.Int(name, def, usage)
 }
 
+func (fs *flagSet) Bool(name string, def bool, usage string) *bool {
+	fs.envs[name] = envName(name)
+	return fs.FlagSet.Bool(name, def, usage)
+}
+
 // parse parses args, then fills every flag not given from its environment
 // variable. Positional arguments are allowed before and after the flags.
 func (fs *flagSet) parse(args []string) ([]string, error) {
@@ -84,7 +142,11 @@ func (fs *flagSet) parse(args []string) ([]string, error) {
 	}
 	var positional []string
 	for {
-		if err := fs.FlagSet.Parse(args); err != nil {
+		fs.parsing = true
+		err := fs.FlagSet.Parse(args)
+		fs.parsing = false
+		if err != nil {
+			fs.flagError(err)
 			return nil, err
 		}
 		args = fs.Args()
@@ -108,11 +170,12 @@ func (fs *flagSet) parse(args []string) ([]string, error) {
 		if v := fs.getenv(fs.envs[n]); v != "" {
 			if err := fs.Set(n, v); err != nil {
 				err = fmt.Errorf("%s: %w", fs.envs[n], err)
-				fmt.Fprintln(fs.Output(), err)
+				fmt.Fprintf(fs.stderr, "customerd %s: %v\n", fs.Name(), err)
 				return nil, err
 			}
 		}
 	}
+	fs.positional = positional
 	return positional, nil
 }
 

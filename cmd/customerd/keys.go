@@ -99,7 +99,10 @@ func runMasterKey(ctx context.Context, args []string, getenv func(string) string
 			_, err = stdout.Write(k.Encode())
 			return err
 		}
-		if err := fieldcrypt.WriteMasterKeyFile(*out, k); err != nil {
+		if err := fieldcrypt.WriteMasterKeyFile(*out, k); errors.Is(err, os.ErrExist) {
+			// A key is never overwritten: data may be encrypted under it.
+			return fmt.Errorf("%s already exists; remove it first or choose another --out", *out)
+		} else if err != nil {
 			return err
 		}
 		fmt.Fprintf(stderr, "wrote %s to %s\n", k, *out)

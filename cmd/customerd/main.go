@@ -36,6 +36,7 @@ Usage:
   customerd serve [--listen ADDR] [--db URL]     run the server
         [--tls-cert FILE --tls-key FILE]         over HTTPS; SIGHUP reloads the certificate
   customerd merchant create ID [--db URL]        create a merchant; prints its first API key
+  customerd merchant list [--db URL]             list the merchants
   customerd key create MERCHANT_ID [--db URL]    create another API key; prints it
   customerd key list MERCHANT_ID [--db URL]      list a merchant's keys (prefixes only)
   customerd key revoke KEY_OR_PREFIX [--db URL]  revoke a key
@@ -46,7 +47,7 @@ Usage:
   customerd master-key generate [--out FILE]     print (or write) a new master key
   customerd master-key rotate --new-key-file F   wrap every merchant key under a new master key too
   customerd master-key retire                    drop the wraps under the old master key
-  customerd master-key status                    which master keys wrap how many merchant keys
+  customerd master-key status                    which master keys wrap the keys of how many merchants
   customerd data-key rotate MERCHANT_ID          new data key for a merchant; re-encrypts its customers
   customerd version                              print version, commit and Go version
 
@@ -83,7 +84,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		printHelp(stdout, getenv)
 		return nil
 	}
-	fmt.Fprintf(stderr, "customerd: unknown command %q\n\n%s", cmd, usage)
+	fmt.Fprintf(stderr, "customerd: unknown command %q%s\n%s\n", cmd, didYouMean(cmd, commands(), `"`, `"`), seeHelp(""))
 	return errUsage
 }
 

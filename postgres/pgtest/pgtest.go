@@ -31,8 +31,7 @@ func URL(t testing.TB) string {
 	t.Helper()
 	u := os.Getenv(EnvURL)
 	if u == "" {
-		t.Skipf("PostgreSQL tests skipped: set %s, e.g. %s='postgres://postgres@127.0.0.1:5432/test?sslmode=disable' go test ./... (.ci/run does this with a fresh database)",
-			EnvURL, EnvURL)
+		t.Skip("PostgreSQL tests skipped: " + howToRun)
 	}
 	return u
 }

@@ -1,0 +1,11 @@
+package service_test
+
+import (
+	"testing"
+
+	"customerd/postgres/pgtest"
+)
+
+// TestMain says, in go test's plain output too, that the PostgreSQL half of
+// the tests is skipped without CUSTOMERD_TEST_POSTGRES_URL.
+func TestMain(m *testing.M) { pgtest.Main(m) }
