@@ -7,7 +7,9 @@
 # Knobs: ROUNDS (5), DURATION (8s), C (64), THREADS (2), CUSTOMERS (10000),
 # BEFORE_BIN (an older customerd binary, served from a copy of the same
 # database and driven in the same rounds, in alternating order, as
-# get-before and update-before: a before/after under wrk).
+# get-before and update-before: a before/after under wrk), BEFORE_LOAD_BIN
+# (that build's customerd-load: when given, the older server's database is
+# seeded by it instead of copied, for builds whose schemas differ).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install -y wrk)" >&2; exit 1; }
@@ -50,19 +52,25 @@ key=$("$work/customerd-load" seed --db "sqlite:$work/wrk.db" --customers "$CUSTO
 auth="Basic $(printf '%s:' "$key" | base64 -w0)"
 start ceiling "$work/customerd-load" ceiling --listen 127.0.0.1:0
 ceiling=$addr
+before_auth=$auth
 if [ -n "${BEFORE_BIN:-}" ]; then
-	cp "$work/wrk.db" "$work/before.db"
-	cp "$work/wrk.db.key" "$work/before.db.key"
+	if [ -n "${BEFORE_LOAD_BIN:-}" ]; then
+		before_key=$("$BEFORE_LOAD_BIN" seed --db "sqlite:$work/before.db" --customers "$CUSTOMERS" 2>/dev/null)
+		before_auth="Basic $(printf '%s:' "$before_key" | base64 -w0)"
+	else
+		cp "$work/wrk.db" "$work/before.db"
+		cp "$work/wrk.db.key" "$work/before.db.key"
+	fi
 	start before "$BEFORE_BIN" serve --listen 127.0.0.1:0 --db "sqlite:$work/before.db"
 	before=$addr
 fi
 start customerd "$work/customerd" serve --listen 127.0.0.1:0 --db "sqlite:$work/wrk.db"
 server=$addr
 
-# run NAME URL SCRIPT: prints "NAME RPS NON2XX" and keeps wrk's output.
+# run NAME URL SCRIPT [AUTH]: prints "NAME RPS NON2XX" and keeps wrk's output.
 run() {
 	local out=$work/$1.$round.txt
-	wrk -t"$THREADS" -c"$C" -d"$DURATION" --latency -s "bench/wrk/$3" "$2" -- "$work/ids.txt" "$auth" >"$out"
+	wrk -t"$THREADS" -c"$C" -d"$DURATION" --latency -s "bench/wrk/$3" "$2" -- "$work/ids.txt" "${4:-$auth}" >"$out"
 	local rps non2xx
 	rps=$(awk '/^Requests\/sec:/ {print $2}' "$out")
 	non2xx=$(awk '/Non-2xx or 3xx responses:/ {print $NF}' "$out")
@@ -78,8 +86,8 @@ echo "wrk: $(wrk --version 2>&1 | head -1)" >&2
 results=$work/results.txt
 run_before() { # the BEFORE_BIN server's get and update, when there is one
 	[ -n "${BEFORE_BIN:-}" ] || return 0
-	run get-before "http://$before" get.lua | tee -a "$results"
-	run update-before "http://$before" update.lua | tee -a "$results"
+	run get-before "http://$before" get.lua "$before_auth" | tee -a "$results"
+	run update-before "http://$before" update.lua "$before_auth" | tee -a "$results"
 }
 round=0
 run ceiling "http://$ceiling" get.lua | tee -a "$results"
