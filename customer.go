@@ -216,18 +216,22 @@ func LooksLikeID(s string) bool { return len(s) == 20 && s[:4] == "cst_" }
 
 // NewCustomerID returns "cst_" followed by 16 characters of [a-z0-9] drawn
 // uniformly from crypto/rand.
-func NewCustomerID() (string, error) {
+func NewCustomerID() (string, error) { return newID("cst_") }
+
+// newID returns prefix followed by 16 characters of [a-z0-9] drawn
+// uniformly from crypto/rand: the shape of every id customerd makes.
+func newID(prefix string) (string, error) {
 	const n = 16
-	out := make([]byte, 4, 4+n)
-	copy(out, "cst_")
+	out := make([]byte, len(prefix), len(prefix)+n)
+	copy(out, prefix)
 	var buf [32]byte
-	for len(out) < 4+n {
+	for len(out) < len(prefix)+n {
 		if _, err := rand.Read(buf[:]); err != nil {
 			return "", err
 		}
 		for _, b := range buf {
 			// 252 = 7*36: reject the tail so every character is equally likely.
-			if b < 252 && len(out) < 4+n {
+			if b < 252 && len(out) < len(prefix)+n {
 				out = append(out, idAlphabet[b%36])
 			}
 		}

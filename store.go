@@ -27,6 +27,13 @@ type Store interface {
 	// commit), each in a savepoint of its own.
 	Write(ctx context.Context, fn func(ctx context.Context, tx StoreTx) error) error
 
+	// PurgeFreed removes from the database's files, as far as the engine
+	// allows, the old copies of what writes have overwritten or deleted: on
+	// SQLite it copies the WAL into the database file and truncates it
+	// (secure_delete has zeroed the freed bytes there); PostgreSQL leaves
+	// dead rows to VACUUM, and PurgeFreed does nothing.
+	PurgeFreed(ctx context.Context) error
+
 	// Ping reports whether the database answers and its schema is current.
 	Ping(ctx context.Context) error
 
@@ -55,6 +62,19 @@ type StoreReader interface {
 	// merchant's when merchantID is empty, ordered by merchant, purpose,
 	// version and master key.
 	ListWrappedKeys(ctx context.Context, merchantID string) ([]WrappedKey, error)
+
+	// FindEvent returns the merchant's numbered event with this id, or
+	// ErrNotFound.
+	FindEvent(ctx context.Context, merchantID, id string) (SealedEvent, error)
+	// ListEvents returns a page of the merchant's numbered events that q
+	// selects, in sequence order, with how many match q in all (paging
+	// aside) and whether another page follows. A q.StartingAfter that is
+	// not a numbered event of the merchant is ErrBadCursor.
+	ListEvents(ctx context.Context, merchantID string, q EventQuery) (events []SealedEvent, total int, hasMore bool, err error)
+	// MerchantsWithUnnumberedEvents returns the merchants that have events
+	// not yet numbered: never any on a store that numbers events as they
+	// are inserted.
+	MerchantsWithUnnumberedEvents(ctx context.Context) ([]string, error)
 }
 
 // StoreTx is the writing side of a Store, inside the transaction of Write:
@@ -65,47 +85,88 @@ type StoreTx interface {
 	// transaction; on PostgreSQL rows locked by another transaction are
 	// skipped.
 	CustomersToReencrypt(ctx context.Context, merchantID string, below uint32, limit int) ([]SealedCustomer, error)
-	// DeleteCustomer deletes the merchant's customer with this id, leaving
-	// no copy of its sealed fields in the database's pages; ErrNotFound when
-	// there is none.
-	DeleteCustomer(ctx context.Context, merchantID, id string) error
+	// DeleteEventsBefore deletes up to limit of the merchant's events
+	// created before t and returns how many it deleted.
+	DeleteEventsBefore(ctx context.Context, merchantID string, t time.Time, limit int) (int, error)
 	// DeleteWrappedKeys deletes every wrap made under a master key other
 	// than keepMasterKeyID and returns how many it deleted.
 	DeleteWrappedKeys(ctx context.Context, keepMasterKeyID string) (int, error)
+	// EraseCustomer erases the merchant's customer with this id, whose
+	// version must be version, and appends ev: the row keeps its id,
+	// country code and timestamps as a tombstone that no lookup finds,
+	// every sealed field and the reference index (which becomes free)
+	// are deleted, and so is the Personal part of every event of the
+	// customer. ErrNotFound when there is no such customer (or it is
+	// erased), ErrChanged when its version is not version.
+	EraseCustomer(ctx context.Context, merchantID, id string, version int64, ev *SealedEvent) error
+	// EventsToReencrypt returns up to limit of the merchant's events whose
+	// Personal part is sealed under a KeyVersion below version, locked for
+	// this transaction (on PostgreSQL, rows locked elsewhere are skipped).
+	EventsToReencrypt(ctx context.Context, merchantID string, below uint32, limit int) ([]SealedEvent, error)
 	// InsertAPIKey stores k; ErrConflict when its prefix is taken,
 	// ErrNotFound when its merchant does not exist.
 	InsertAPIKey(ctx context.Context, k APIKey) error
-	// InsertCustomer inserts c. It returns ErrConflict when the merchant
-	// has a customer with c's id or reference index, and ErrStaleKey when
-	// c.KeyVersion is not the merchant's newest data-key version
-	// (ErrNotFound when the merchant has no data key at all).
-	InsertCustomer(ctx context.Context, c *SealedCustomer) error
+	// InsertCustomer inserts c, whose Version is 1, and appends its event
+	// ev. It returns ErrConflict when the merchant has a customer with c's
+	// id or reference index (erased ones included for the id), and
+	// ErrStaleKey when c.KeyVersion or ev.KeyVersion is not the merchant's
+	// newest data-key version (ErrNotFound when the merchant has no data
+	// key at all).
+	InsertCustomer(ctx context.Context, c *SealedCustomer, ev *SealedEvent) error
 	// InsertMerchant stores m; ErrConflict when its id is taken.
 	InsertMerchant(ctx context.Context, m Merchant) error
 	// InsertWrappedKeys stores wrapped merchant keys; ErrConflict when one
 	// of them exists, ErrNotFound when its merchant does not.
 	InsertWrappedKeys(ctx context.Context, keys []WrappedKey) error
+	// NumberEvents numbers up to limit of the merchant's unnumbered events,
+	// continuing its sequence without a gap, each customer's events in
+	// the order of their CustomerVersion, and returns how many it numbered.
+	// It returns 0 at once when another transaction is numbering the
+	// merchant's events.
+	NumberEvents(ctx context.Context, merchantID string, limit int) (int, error)
 	// ListWrappedKeys is StoreReader.ListWrappedKeys inside the
 	// transaction; the keys read stay locked until it ends.
 	ListWrappedKeys(ctx context.Context, merchantID string) ([]WrappedKey, error)
 	// ReplaceCustomer rewrites the sealed fields, reference index and
 	// KeyVersion of the customer with c's merchant and id (a re-encryption:
-	// the timestamps and the country code are left alone); ErrNotFound when
-	// there is none.
+	// the timestamps, country code and version are left alone);
+	// ErrNotFound when there is none.
 	ReplaceCustomer(ctx context.Context, c SealedCustomer) error
+	// ReplaceEventPersonal rewrites the Personal part and KeyVersion of the
+	// event with e's merchant and id (a re-encryption); ErrNotFound when
+	// there is none.
+	ReplaceEventPersonal(ctx context.Context, e SealedEvent) error
 	// RevokeAPIKey marks the key with this prefix revoked at the given
 	// time; a key already revoked keeps its first time. ErrNotFound when
 	// there is none.
 	RevokeAPIKey(ctx context.Context, prefix string, at time.Time) error
-	// UpdateCustomer writes the fields u sets, and last_updated =
-	// max(last_updated, u.Now), to the customer with u's merchant and id,
-	// and returns the row as written. Only those columns are written, so
-	// concurrent updates of different fields never undo each other. It
-	// returns ErrNotFound when there is no such customer, and ErrStaleKey
-	// (writing nothing) when u.KeyVersion is not the merchant's newest
-	// data-key version.
-	UpdateCustomer(ctx context.Context, u SealedUpdate) (SealedCustomer, error)
+	// TakeLease makes holder the holder of the named lease until until,
+	// when the lease is free, expired at now, or already held by holder,
+	// and reports whether it did: of several processes that share the
+	// database, one at a time does what the lease names.
+	TakeLease(ctx context.Context, name, holder string, now, until time.Time) (bool, error)
+	// UpdateCustomer writes the fields u sets, last_updated =
+	// max(last_updated, u.Now) and version u.Version+1 to the customer with
+	// u's merchant and id, whose version must be u.Version, and appends its
+	// event ev. It returns ErrNotFound when there is no such customer (or it
+	// is erased), ErrChanged when its version is not u.Version, and
+	// ErrStaleKey when u.KeyVersion or ev.KeyVersion is not the merchant's
+	// newest data-key version; each writes nothing.
+	UpdateCustomer(ctx context.Context, u SealedUpdate, ev *SealedEvent) error
 }
+
+// Events are numbered by the store: SQLite numbers each as it is inserted,
+// in the writer's transaction; PostgreSQL inserts them unnumbered, so that
+// concurrent writers of one merchant never wait for each other, and
+// NumberEvents numbers the committed ones in batches. Reads see numbered
+// events only, so a reader that has seen number N can read every event up
+// to N.
+
+// ErrChanged is returned by a store for a write made from a copy of a
+// customer that is no longer current: another write changed the customer
+// since. The service reads it again and makes the write afresh, so that an
+// event's previous values are exactly what its change replaced.
+var ErrChanged = errors.New("the customer changed since it was read")
 
 // ErrStaleKey is returned by a store for a write sealed under a data-key
 // version that is no longer the merchant's newest: another process rotated
@@ -117,6 +178,9 @@ var ErrStaleKey = errors.New("sealed under a data-key version that is not the me
 // service, the rest as they are.
 type SealedCustomer struct {
 	ID, MerchantID string
+	// Version counts the customer's changes: 1 when created, one more with
+	// every update (and the erasure).
+	Version int64
 	// KeyVersion is at most the lowest data-key version of the sealed
 	// fields: rows below the newest version are those a data-key rotation
 	// re-encrypts.
@@ -138,6 +202,9 @@ type SealedCustomer struct {
 // written.
 type SealedUpdate struct {
 	MerchantID, ID string
+	// Version is the version of the customer the update was made from: it
+	// applies only while that is current.
+	Version int64
 	// KeyVersion is the data-key version the new values are sealed under.
 	KeyVersion        uint32
 	MobileNumber      SealedValue

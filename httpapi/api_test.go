@@ -297,8 +297,10 @@ func TestUnknownRoutesAndMethods(t *testing.T) {
 	}
 	for _, tc := range []struct{ method, path, allow string }{
 		{"GET", "/customers", "POST"},
-		{"DELETE", "/customers/x", "GET, POST"},
-		{"PUT", "/customers/x", "GET, POST"},
+		{"PUT", "/customers/x", "GET, POST, DELETE"},
+		{"POST", "/customers/x/events", "GET"},
+		{"DELETE", "/events", "GET"},
+		{"POST", "/events/evt_0123456789abcdef", "GET"},
 		{"POST", "/healthz", "GET"},
 	} {
 		r := a.do(tc.method, tc.path, "")

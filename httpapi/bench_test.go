@@ -99,7 +99,7 @@ func BenchmarkServe(b *testing.B) {
 		b.Fatal(err)
 	}
 	c := benchCustomer()
-	if err := svc.InsertCustomers(ctx, c); err != nil {
+	if err := svc.InsertCustomers(ctx, customerd.Caller{MerchantID: "m1", RequestID: "bench"}, c); err != nil {
 		b.Fatal(err)
 	}
 	auth := "Basic " + base64.StdEncoding.EncodeToString([]byte(key+":"))

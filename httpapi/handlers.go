@@ -30,7 +30,7 @@ func (s *Server) createCustomer(req *request, _ string) {
 		s.failErr(req, err)
 		return
 	}
-	c, err := s.svc.CreateCustomer(req.storeContext(), req.merchantID, customerd.CreateRequest{
+	c, err := s.svc.CreateCustomer(req.storeContext(), req.caller(), customerd.CreateRequest{
 		ObjectReferenceID: p.value(customerd.FieldObjectReferenceID),
 		MobileNumber:      p.value(customerd.FieldMobileNumber),
 		MobileCountryCode: p.value(customerd.FieldMobileCountryCode),
@@ -81,7 +81,7 @@ func (s *Server) updateCustomer(req *request, id string) {
 	if !ok {
 		return
 	}
-	c, err := s.svc.UpdateCustomer(req.storeContext(), req.merchantID, id, customerd.UpdateRequest{
+	c, err := s.svc.UpdateCustomer(req.storeContext(), req.caller(), id, customerd.UpdateRequest{
 		MobileNumber:      p.value(customerd.FieldMobileNumber),
 		MobileCountryCode: p.value(customerd.FieldMobileCountryCode),
 		EmailAddress:      p.value(customerd.FieldEmailAddress),

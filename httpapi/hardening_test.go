@@ -240,7 +240,7 @@ func TestSecurityHeadersOnEveryResponse(t *testing.T) {
 		a.do("GET", "/customers/nobody", ""),
 		a.do("GET", "/customers/r", "", noAuth(), breaksContract()),
 		a.do("POST", "/customers", "email_address=bad", breaksContract()),
-		a.do("DELETE", "/customers/r", ""),
+		a.do("PUT", "/customers/r", ""),
 		a.do("GET", "/nowhere", ""),
 		a.do("GET", "/healthz", ""),
 	} {

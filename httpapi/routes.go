@@ -35,20 +35,32 @@ var (
 	routeCustomers = &route{pattern: "/customers", allow: "POST", handlers: map[string]handlerFunc{
 		"POST": (*Server).createCustomer,
 	}}
-	routeCustomer = &route{pattern: "/customers/{customer_id}", allow: "GET, POST", handlers: map[string]handlerFunc{
-		"GET":  (*Server).getCustomer,
-		"POST": (*Server).updateCustomer,
+	routeCustomer = &route{pattern: "/customers/{customer_id}", allow: "GET, POST, DELETE", handlers: map[string]handlerFunc{
+		"GET":    (*Server).getCustomer,
+		"POST":   (*Server).updateCustomer,
+		"DELETE": (*Server).eraseCustomer,
+	}}
+	routeCustomerEvents = &route{pattern: "/customers/{customer_id}/events", allow: "GET", handlers: map[string]handlerFunc{
+		"GET": (*Server).customerEvents,
+	}}
+	routeEvents = &route{pattern: "/events", allow: "GET", handlers: map[string]handlerFunc{
+		"GET": (*Server).listEvents,
+	}}
+	routeEvent = &route{pattern: "/events/{event_id}", allow: "GET", handlers: map[string]handlerFunc{
+		"GET": (*Server).getEvent,
 	}}
 )
 
-// match finds the route of u. The customer id is one path segment,
-// percent-decoded: %40 and a raw '@' are the same, %2F is part of the id, and
-// '+' stays a plus. An empty id or an extra segment matches no route.
+// match finds the route of u. An id is one path segment, percent-decoded:
+// %40 and a raw '@' are the same, %2F is part of the id, and '+' stays a
+// plus. An empty id or an extra segment matches no route.
 func match(u *url.URL) (*route, string, bool) {
 	path := u.EscapedPath()
 	switch path {
 	case "/customers":
 		return routeCustomers, "", true
+	case "/events":
+		return routeEvents, "", true
 	case "/healthz":
 		return routeHealth, "", true
 	case "/readyz":
@@ -60,13 +72,25 @@ func match(u *url.URL) (*route, string, bool) {
 	case "/metrics":
 		return routeMetrics, "", true
 	}
+	rt := routeCustomer
 	seg, ok := strings.CutPrefix(path, "/customers/")
-	if !ok || seg == "" || strings.IndexByte(seg, '/') >= 0 {
+	if !ok {
+		if seg, ok = strings.CutPrefix(path, "/events/"); !ok {
+			return nil, "", false
+		}
+		rt = routeEvent
+	}
+	if rt == routeCustomer {
+		if s, events := strings.CutSuffix(seg, "/events"); events {
+			seg, rt = s, routeCustomerEvents
+		}
+	}
+	if seg == "" || strings.IndexByte(seg, '/') >= 0 {
 		return nil, "", false
 	}
 	id, err := url.PathUnescape(seg)
 	if err != nil || id == "" {
 		return nil, "", false
 	}
-	return routeCustomer, id, true
+	return rt, id, true
 }

@@ -237,7 +237,7 @@ func TestSDKResponseHeaders(t *testing.T) {
 			{"unknown key", s.do("GET", "/customers/"+id, other, nil, ""), 401, false},
 			{"no credentials", s.doBreaking("GET", "/customers/"+id, "", nil, ""), 401, false},
 			{"unknown route", s.do("GET", "/v1/customers", s.key, nil, ""), 404, false},
-			{"wrong method", s.do("DELETE", "/customers/"+id, s.key, nil, ""), 405, false},
+			{"wrong method", s.do("PUT", "/customers/"+id, s.key, nil, ""), 405, false},
 		}
 		seen := map[string]string{}
 		for _, r := range responses {

@@ -103,6 +103,7 @@ type request struct {
 	requestID  string
 	route      string // the route pattern, never the raw path
 	merchantID string
+	keyPrefix  string // the authenticated key's public prefix
 	status     int
 	bytes      int
 
@@ -242,6 +243,7 @@ func (s *Server) authenticate(req *request) bool {
 	req.merchantID = merchantID
 	req.w.Header()["X-Jp-Merchant-Id"] = []string{merchantID}
 	prefix, _ := customerd.APIKeyPrefix(key) // the key authenticated, so it has one
+	req.keyPrefix = prefix
 	if ok, wait := s.keyLimit.Allow(prefix, s.now()); !ok {
 		// Debug: a runaway client would otherwise double the log volume; the
 		// access log has the 429 and the merchant.
@@ -251,6 +253,11 @@ func (s *Server) authenticate(req *request) bool {
 		return false
 	}
 	return true
+}
+
+// caller is who makes the request's change, for its event.
+func (req *request) caller() customerd.Caller {
+	return customerd.Caller{MerchantID: req.merchantID, APIKeyPrefix: req.keyPrefix, RequestID: req.requestID}
 }
 
 // unauthorized logs why a presented key failed (with the key's prefix at

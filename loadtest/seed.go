@@ -54,7 +54,7 @@ func Seed(ctx context.Context, s *service.Service, cfg SeedConfig) (string, erro
 		for ; i < cfg.Customers && len(batch) < cfg.BatchSize; i++ {
 			batch = append(batch, Customer(cfg.MerchantID, i, now))
 		}
-		if err := s.InsertCustomers(ctx, batch...); err != nil {
+		if err := s.InsertCustomers(ctx, customerd.Caller{MerchantID: cfg.MerchantID, RequestID: "seed"}, batch...); err != nil {
 			return "", fmt.Errorf("seeding customers up to %d: %w", i, err)
 		}
 		if cfg.Progress != nil {

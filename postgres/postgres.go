@@ -161,13 +161,13 @@ func storable(ss ...string) bool {
 }
 
 const customerColumns = `id, merchant_id, key_version, ref_index, object_reference_id, mobile_number,
-	mobile_country_code, email_address, first_name, last_name, date_created, last_updated`
+	mobile_country_code, email_address, first_name, last_name, date_created, last_updated, version`
 
 func scanCustomer(r pgx.Row) (customerd.SealedCustomer, error) {
 	var c customerd.SealedCustomer
 	var version int32
 	err := r.Scan(&c.ID, &c.MerchantID, &version, &c.RefIndex, &c.ObjectReferenceID, &c.MobileNumber,
-		&c.MobileCountryCode, &c.EmailAddress, &c.FirstName, &c.LastName, &c.DateCreated, &c.LastUpdated)
+		&c.MobileCountryCode, &c.EmailAddress, &c.FirstName, &c.LastName, &c.DateCreated, &c.LastUpdated, &c.Version)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return c, customerd.ErrNotFound
 	}
@@ -212,8 +212,8 @@ func (s *Store) FindCustomer(ctx context.Context, merchantID, id string) (custom
 	if !storable(merchantID, id) {
 		return customerd.SealedCustomer{}, customerd.ErrNotFound
 	}
-	return queryRow(s, ctx, scanCustomer, `SELECT `+customerColumns+` FROM customers WHERE merchant_id = $1 AND id = $2`,
-		merchantID, id)
+	return queryRow(s, ctx, scanCustomer, `SELECT `+customerColumns+` FROM customers
+		WHERE merchant_id = $1 AND id = $2 AND erased_at IS NULL`, merchantID, id)
 }
 
 // FindCustomerByRef implements customerd.StoreReader.

@@ -85,11 +85,23 @@ func TestContendedWritesAtSerializableAllSucceed(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			<-start
-			errs[i] = s.Write(ctx, func(ctx context.Context, tx customerd.StoreTx) error {
-				_, err := tx.UpdateCustomer(ctx, customerd.SealedUpdate{MerchantID: "m1", ID: c.ID, KeyVersion: 1,
-					FirstName: customerd.SealedValue{Set: true, Sealed: fmt.Appendf(nil, "W%d", i)}, Now: storetest.T0.Add(time.Minute)})
-				return err
-			})
+			// Every writer updates from the version it read, again when
+			// another came first, as the service does.
+			for {
+				cur, err := s.FindCustomer(ctx, "m1", c.ID)
+				if err != nil {
+					errs[i] = err
+					return
+				}
+				errs[i] = s.Write(ctx, func(ctx context.Context, tx customerd.StoreTx) error {
+					return tx.UpdateCustomer(ctx, customerd.SealedUpdate{MerchantID: "m1", ID: c.ID, Version: cur.Version, KeyVersion: 1,
+						FirstName: customerd.SealedValue{Set: true, Sealed: fmt.Appendf(nil, "W%d", i)}, Now: storetest.T0.Add(time.Minute)},
+						storetest.Event(customerd.EventCustomerUpdated, "m1", c.ID, cur.Version+1, 1))
+				})
+				if !errors.Is(errs[i], customerd.ErrChanged) {
+					return
+				}
+			}
 		}()
 	}
 	close(start)

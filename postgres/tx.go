@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"customerd"
@@ -36,84 +37,141 @@ func (t txn) execOne(ctx context.Context, q string, args ...any) error {
 // under another one is refused (customerd.ErrStaleKey).
 const qActiveVersion = `(SELECT MAX(version) FROM merchant_keys WHERE merchant_id = $2 AND purpose = 'data')`
 
-// staleOrMissing tells, after a write that the check of qActiveVersion may
-// have refused, whether the key version was stale or the row was missing.
-func (t txn) staleOrMissing(ctx context.Context, merchantID string, version uint32) error {
+// whyNoWrite tells, after a write that matched no row, why: the merchant's
+// data key changed (ErrStaleKey), the customer changed since it was read
+// (ErrChanged), or it is not there (ErrNotFound). version < 0 skips the
+// customer's version, keyVersion 0 the data key's.
+func (t txn) whyNoWrite(ctx context.Context, merchantID, id string, version int64, keyVersion uint32) error {
 	var active *int32
-	if err := t.tx.QueryRow(ctx, `SELECT MAX(version) FROM merchant_keys WHERE merchant_id = $1 AND purpose = 'data'`,
-		merchantID).Scan(&active); err != nil {
+	var current *int64
+	var erased bool
+	err := t.tx.QueryRow(ctx, `SELECT (SELECT MAX(version) FROM merchant_keys WHERE merchant_id = $1 AND purpose = 'data'),
+		(SELECT version FROM customers WHERE merchant_id = $1 AND id = $2),
+		EXISTS (SELECT 1 FROM customers WHERE merchant_id = $1 AND id = $2 AND erased_at IS NOT NULL)`,
+		merchantID, id).Scan(&active, &current, &erased)
+	switch {
+	case err != nil:
 		return mapError(err)
-	}
-	if active != nil && uint32(*active) != version {
+	case active == nil:
+		return customerd.ErrNotFound
+	case keyVersion != 0 && uint32(*active) != keyVersion:
 		return customerd.ErrStaleKey
+	case version >= 0 && (current == nil || erased):
+		return customerd.ErrNotFound
+	case version >= 0:
+		return customerd.ErrChanged
 	}
 	return customerd.ErrNotFound
 }
 
-// InsertCustomer implements customerd.StoreTx. The unique constraint on
+// insertEventFrom is the INSERT of an event whose row the CTE named from
+// yields, with the event's fields as $e1… (see eventArgs): the event is
+// written only when its change was.
+func insertEventFrom(from string, first int) string {
+	p := func(i int) string { return fmt.Sprintf("$%d", first+i) }
+	return `INSERT INTO events (id, merchant_id, type, customer_id, customer_version, created, request_id,
+		api_key_prefix, idempotency_key, kept, key_version, personal)
+		SELECT ` + p(0) + `::text, ` + p(1) + `::text, ` + p(2) + `::text, ` + p(3) + `::text, ` + p(4) + `::bigint, ` +
+		p(5) + `::timestamptz, ` + p(6) + `::text, ` + p(7) + `::text, ` + p(8) + `::text, ` + p(9) + `::bytea, ` +
+		p(10) + `::integer, ` + p(11) + `::bytea FROM ` + from
+}
+
+func eventArgs(ev *customerd.SealedEvent) []any {
+	return []any{ev.ID, ev.MerchantID, ev.Type, ev.CustomerID, ev.CustomerVersion, ev.Created.UTC(), ev.RequestID,
+		ev.APIKeyPrefix, ev.IdempotencyKey, ev.Kept, int32(ev.KeyVersion), ev.Personal}
+}
+
+// insertCustomerSQL inserts the customer, provided that its data-key version
+// is the merchant's newest, and its event with it. The unique constraint on
 // (merchant_id, ref_index) decides races between nodes.
-func (t txn) InsertCustomer(ctx context.Context, c *customerd.SealedCustomer) error {
+var insertCustomerSQL = `WITH c AS (INSERT INTO customers (` + customerColumns + `)
+	SELECT $1::text, $2::text, $3::integer, $4::bytea, $5::bytea, $6::bytea, $7::text, $8::bytea, $9::bytea,
+		$10::bytea, $11::timestamptz, $12::timestamptz, $13::bigint
+	WHERE ` + qActiveVersion + ` = $3 RETURNING id) ` + insertEventFrom("c", 14)
+
+// InsertCustomer implements customerd.StoreTx: one statement.
+func (t txn) InsertCustomer(ctx context.Context, c *customerd.SealedCustomer, ev *customerd.SealedEvent) error {
 	if !storable(c.MerchantID) {
 		return customerd.ErrNotFound
 	}
-	tag, err := t.exec(ctx, `INSERT INTO customers (`+customerColumns+`)
-		SELECT $1::text, $2::text, $3::integer, $4::bytea, $5::bytea, $6::bytea, $7::text, $8::bytea, $9::bytea,
-			$10::bytea, $11::timestamptz, $12::timestamptz
-		WHERE `+qActiveVersion+` = $3`,
-		c.ID, c.MerchantID, int32(c.KeyVersion), c.RefIndex, c.ObjectReferenceID, c.MobileNumber,
-		c.MobileCountryCode, c.EmailAddress, c.FirstName, c.LastName, c.DateCreated.UTC(), c.LastUpdated.UTC())
+	if ev.KeyVersion != c.KeyVersion {
+		return customerd.ErrStaleKey // they cannot both be the newest
+	}
+	args := append([]any{c.ID, c.MerchantID, int32(c.KeyVersion), c.RefIndex, c.ObjectReferenceID, c.MobileNumber,
+		c.MobileCountryCode, c.EmailAddress, c.FirstName, c.LastName, c.DateCreated.UTC(), c.LastUpdated.UTC(), c.Version},
+		eventArgs(ev)...)
+	tag, err := t.exec(ctx, insertCustomerSQL, args...)
 	if err == nil && tag.RowsAffected() == 0 {
-		return t.staleOrMissing(ctx, c.MerchantID, c.KeyVersion)
+		return t.whyNoWrite(ctx, c.MerchantID, c.ID, -1, c.KeyVersion)
 	}
 	return err
 }
 
 // updateSQL writes only the columns whose flag is set, so one statement
-// serves every combination of fields, and two updates of different fields
-// never undo each other: each reads the other's committed column values
-// inside the UPDATE itself, not from an earlier read.
-const updateSQL = `UPDATE customers SET
+// serves every combination of fields, provided that the customer is still
+// at the version it was read at and the values are sealed under the
+// merchant's newest data key; then it appends the event.
+var updateSQL = `WITH u AS (UPDATE customers SET
 	mobile_number       = CASE WHEN $3::boolean THEN $4::bytea  ELSE mobile_number END,
 	mobile_country_code = CASE WHEN $5::boolean THEN $6::text   ELSE mobile_country_code END,
 	email_address       = CASE WHEN $7::boolean THEN $8::bytea  ELSE email_address END,
 	first_name          = CASE WHEN $9::boolean THEN $10::bytea ELSE first_name END,
 	last_name           = CASE WHEN $11::boolean THEN $12::bytea ELSE last_name END,
-	last_updated        = GREATEST(last_updated, $13::timestamptz)
-	WHERE id = $1 AND merchant_id = $2 AND ` + qActiveVersion + ` = $14::integer
-	RETURNING ` + customerColumns
+	last_updated        = GREATEST(last_updated, $13::timestamptz),
+	version             = version + 1
+	WHERE id = $1 AND merchant_id = $2 AND version = $15 AND erased_at IS NULL
+	AND ` + qActiveVersion + ` = $14::integer
+	RETURNING id) ` + insertEventFrom("u", 16)
 
-// UpdateCustomer implements customerd.StoreTx.
-func (t txn) UpdateCustomer(ctx context.Context, u customerd.SealedUpdate) (customerd.SealedCustomer, error) {
+// UpdateCustomer implements customerd.StoreTx: one statement.
+func (t txn) UpdateCustomer(ctx context.Context, u customerd.SealedUpdate, ev *customerd.SealedEvent) error {
 	if !storable(u.MerchantID, u.ID) {
-		return customerd.SealedCustomer{}, customerd.ErrNotFound
+		return customerd.ErrNotFound
 	}
-	row, err := scanCustomer(t.tx.QueryRow(ctx, updateSQL, u.ID, u.MerchantID,
+	if ev.KeyVersion != u.KeyVersion {
+		return customerd.ErrStaleKey
+	}
+	args := append([]any{u.ID, u.MerchantID,
 		u.MobileNumber.Set, u.MobileNumber.Sealed,
 		u.MobileCountryCode.Set, u.MobileCountryCode.Value,
 		u.EmailAddress.Set, u.EmailAddress.Sealed,
 		u.FirstName.Set, u.FirstName.Sealed,
 		u.LastName.Set, u.LastName.Sealed,
-		u.Now.UTC(), int32(u.KeyVersion)))
-	if customerd.ErrorCode(err) == customerd.ENOTFOUND {
-		return row, t.staleOrMissing(ctx, u.MerchantID, u.KeyVersion)
+		u.Now.UTC(), int32(u.KeyVersion), u.Version}, eventArgs(ev)...)
+	tag, err := t.exec(ctx, updateSQL, args...)
+	if err == nil && tag.RowsAffected() == 0 {
+		return t.whyNoWrite(ctx, u.MerchantID, u.ID, u.Version, u.KeyVersion)
 	}
-	return row, mapError(err)
+	return err
 }
 
-// DeleteCustomer implements customerd.StoreTx. The row's old version stays
-// in the table's pages until VACUUM reclaims it (SECURITY.md).
-func (t txn) DeleteCustomer(ctx context.Context, merchantID, id string) error {
+// eraseSQL makes the customer a tombstone, deletes the personal part of its
+// events and appends the erasure's event, in one statement. The old row
+// versions stay in the table's pages until VACUUM reclaims them
+// (SECURITY.md).
+var eraseSQL = `WITH c AS (UPDATE customers SET ref_index = NULL, object_reference_id = NULL, mobile_number = NULL,
+		email_address = NULL, first_name = NULL, last_name = NULL, erased_at = $4, version = version + 1
+		WHERE merchant_id = $1 AND id = $2 AND version = $3 AND erased_at IS NULL RETURNING id),
+	e AS (UPDATE events SET personal = NULL WHERE merchant_id = $1 AND customer_id IN (SELECT id FROM c))
+	` + insertEventFrom("c", 5)
+
+// EraseCustomer implements customerd.StoreTx.
+func (t txn) EraseCustomer(ctx context.Context, merchantID, id string, version int64, ev *customerd.SealedEvent) error {
 	if !storable(merchantID, id) {
 		return customerd.ErrNotFound
 	}
-	return t.execOne(ctx, `DELETE FROM customers WHERE merchant_id = $1 AND id = $2`, merchantID, id)
+	tag, err := t.exec(ctx, eraseSQL, append([]any{merchantID, id, version, ev.Created.UTC()}, eventArgs(ev)...)...)
+	if err == nil && tag.RowsAffected() == 0 {
+		return t.whyNoWrite(ctx, merchantID, id, version, 0) // the erasure seals nothing
+	}
+	return err
 }
 
 // CustomersToReencrypt implements customerd.StoreTx: rows another node is
 // rewriting are skipped.
 func (t txn) CustomersToReencrypt(ctx context.Context, merchantID string, below uint32, limit int) ([]customerd.SealedCustomer, error) {
 	rows, err := t.tx.Query(ctx, `SELECT `+customerColumns+` FROM customers
-		WHERE merchant_id = $1 AND key_version < $2 ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED`,
+		WHERE merchant_id = $1 AND key_version < $2 AND erased_at IS NULL ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED`,
 		merchantID, int32(below), limit)
 	out, err := collect(rows, err, scanCustomer)
 	return out, mapError(err)
@@ -127,9 +185,13 @@ func (t txn) ReplaceCustomer(ctx context.Context, c customerd.SealedCustomer) er
 		c.EmailAddress, c.FirstName, c.LastName)
 }
 
-// InsertMerchant implements customerd.StoreTx.
+// InsertMerchant implements customerd.StoreTx, with the merchant's event
+// counter.
 func (t txn) InsertMerchant(ctx context.Context, m customerd.Merchant) error {
-	_, err := t.exec(ctx, `INSERT INTO merchants (id, created_at) VALUES ($1, $2)`, m.ID, m.CreatedAt.UTC())
+	if _, err := t.exec(ctx, `INSERT INTO merchants (id, created_at) VALUES ($1, $2)`, m.ID, m.CreatedAt.UTC()); err != nil {
+		return err
+	}
+	_, err := t.exec(ctx, `INSERT INTO event_counters (merchant_id, last_sequence) VALUES ($1, 0)`, m.ID)
 	return err
 }
 

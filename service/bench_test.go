@@ -76,7 +76,7 @@ func benchPaths(b *testing.B, st customerd.Store, n int) {
 	}
 	var existing []*customerd.Customer
 	for range n {
-		c, err := svc.CreateCustomer(ctx, "m1", next())
+		c, err := svc.CreateCustomer(ctx, as("m1"), next())
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -87,7 +87,7 @@ func benchPaths(b *testing.B, st customerd.Store, n int) {
 		b.SetParallelism(8) // 8 goroutines per GOMAXPROCS
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
-				if _, err := svc.CreateCustomer(ctx, "m1", next()); err != nil {
+				if _, err := svc.CreateCustomer(ctx, as("m1"), next()); err != nil {
 					b.Error(err)
 					return
 				}
@@ -120,7 +120,7 @@ func benchPaths(b *testing.B, st customerd.Store, n int) {
 			for pb.Next() {
 				i := n.Add(1)
 				req := customerd.UpdateRequest{FirstName: customerd.Present(fmt.Sprint("Jon", i)), MobileNumber: customerd.Present("12345")}
-				if _, err := svc.UpdateCustomer(ctx, "m1", existing[int(i)%len(existing)].ID, req); err != nil {
+				if _, err := svc.UpdateCustomer(ctx, as("m1"), existing[int(i)%len(existing)].ID, req); err != nil {
 					b.Error(err)
 					return
 				}

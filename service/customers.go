@@ -3,58 +3,72 @@ package service
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"customerd"
 	"customerd/fieldcrypt"
 )
 
-// CreateCustomer validates a create request of the merchant, stores the
-// customer it describes and returns it. A bad field is an EINVALID error
-// naming every bad field, a reference the merchant already uses ECONFLICT.
-func (s *Service) CreateCustomer(ctx context.Context, merchantID string, req customerd.CreateRequest) (*customerd.Customer, error) {
-	c, err := customerd.NewCustomer(merchantID, req, s.now())
+// CreateCustomer validates a create request of the caller's merchant, stores
+// the customer it describes with its customer.created event, and returns it.
+// A bad field is an EINVALID error naming every bad field, a reference the
+// merchant already uses ECONFLICT.
+func (s *Service) CreateCustomer(ctx context.Context, caller customerd.Caller, req customerd.CreateRequest) (*customerd.Customer, error) {
+	c, err := customerd.NewCustomer(caller.MerchantID, req, s.now())
 	if err != nil {
 		return nil, err
 	}
-	if err := s.InsertCustomers(ctx, c); err != nil {
+	if err := s.InsertCustomers(ctx, caller, c); err != nil {
 		return nil, err
 	}
 	return c, nil
 }
 
-// InsertCustomers stores customers made by customerd.NewCustomer in one
+// InsertCustomers stores customers of the caller's merchant made by
+// customerd.NewCustomer, each with its customer.created event, in one
 // transaction: all of them, or none when one fails (ECONFLICT for a taken id
 // or reference). Bulk loading uses it; the API creates one at a time.
-func (s *Service) InsertCustomers(ctx context.Context, cs ...*customerd.Customer) error {
+func (s *Service) InsertCustomers(ctx context.Context, caller customerd.Caller, cs ...*customerd.Customer) error {
 	rows := make([]customerd.SealedCustomer, len(cs))
+	events := make([]customerd.SealedEvent, len(cs))
+	now := s.now()
 	for attempt := 0; ; attempt++ {
+		ring, err := s.keyring(ctx, caller.MerchantID)
+		if err != nil {
+			return err
+		}
 		for i, c := range cs {
-			ring, err := s.keyring(ctx, c.MerchantID)
-			if err != nil {
-				return err
+			if c.MerchantID != caller.MerchantID {
+				return fmt.Errorf("service: a customer of merchant %q inserted for %q", c.MerchantID, caller.MerchantID)
 			}
 			if rows[i], err = ring.SealCustomer(c); err != nil {
 				return err
 			}
+			rows[i].Version = 1
+			if events[i], err = newEvent(ring, caller, customerd.EventCustomerCreated, c, nil, 1, now); err != nil {
+				return err
+			}
 		}
-		err := s.store.Write(ctx, func(ctx context.Context, tx customerd.StoreTx) error {
+		err = s.store.Write(ctx, func(ctx context.Context, tx customerd.StoreTx) error {
 			for i := range rows {
-				if err := tx.InsertCustomer(ctx, &rows[i]); err != nil {
+				if err := tx.InsertCustomer(ctx, &rows[i], &events[i]); err != nil {
 					return err
 				}
 			}
 			return nil
 		})
-		if !errors.Is(err, customerd.ErrStaleKey) || attempt == maxStaleRetries {
-			return err
-		}
-		// Another process rotated a data key: seal again under it.
-		for _, c := range cs {
-			if _, err := s.loadKeyring(ctx, c.MerchantID); err != nil {
+		if errors.Is(err, customerd.ErrStaleKey) && attempt < maxStaleRetries {
+			// Another process rotated the data key: seal again under it.
+			if _, err := s.loadKeyring(ctx, caller.MerchantID); err != nil {
 				return err
 			}
+			continue
 		}
+		if err == nil {
+			s.eventWritten()
+		}
+		return err
 	}
 }
 
@@ -87,66 +101,113 @@ func (s *Service) findRow(ctx context.Context, merchantID, idOrRef string) (cust
 }
 
 // UpdateCustomer validates an update request and applies it, as a partial
-// update, to the customer FindCustomer finds; it returns the customer after
-// the update. A request without an updatable field returns the customer
-// unchanged. The fields of one update apply atomically, and only they are
-// written, so that concurrent updates of different fields never undo each
-// other.
-func (s *Service) UpdateCustomer(ctx context.Context, merchantID, idOrRef string, req customerd.UpdateRequest) (*customerd.Customer, error) {
+// update, to the customer FindCustomer finds, with its customer.updated
+// event; it returns the customer after the update. A request without an
+// updatable field returns the customer unchanged, and makes no event.
+//
+// The update is made from the customer as read, and applies only while that
+// is still its version, so that the event's previous values are exactly what
+// the update replaced; when another write came first it is made again. The
+// fields of one update apply atomically, and only they are written.
+func (s *Service) UpdateCustomer(ctx context.Context, caller customerd.Caller, idOrRef string, req customerd.UpdateRequest) (*customerd.Customer, error) {
 	p, err := customerd.NewPatch(req)
 	if err != nil {
 		return nil, err
 	}
 	if p.IsEmpty() {
-		return s.FindCustomer(ctx, merchantID, idOrRef)
+		return s.FindCustomer(ctx, caller.MerchantID, idOrRef)
 	}
-	ring, err := s.keyring(ctx, merchantID)
-	if err != nil {
-		return nil, err
-	}
-	now := s.now()
-	// The customer id is part of every sealed field's associated data, so
-	// it must be known before sealing. Something shaped like an id is tried
-	// as one by the update itself, which costs no lookup in the common case;
-	// a reference, or an id-shaped value that matched no id, is resolved
-	// through the blind index.
-	id, byRef := idOrRef, !customerd.LooksLikeID(idOrRef)
-	for attempt := 0; ; attempt++ {
-		if byRef {
-			row, err := s.store.FindCustomerByRef(ctx, merchantID, ring.BlindIndex(idOrRef))
-			if err != nil {
-				return nil, err
-			}
-			id = row.ID
-		}
-		u, err := sealUpdate(ring, merchantID, id, p, now)
+	for attempt, stale := 0, 0; ; attempt++ {
+		row, err := s.findRow(ctx, caller.MerchantID, idOrRef)
 		if err != nil {
 			return nil, err
 		}
-		var out *customerd.Customer
+		before, err := s.open(ctx, &row)
+		if err != nil {
+			return nil, err
+		}
+		ring, err := s.keyring(ctx, caller.MerchantID)
+		if err != nil {
+			return nil, err
+		}
+		now := s.now()
+		after := p.Apply(*before, now)
+		u, err := sealUpdate(ring, caller.MerchantID, row.ID, p, now)
+		if err != nil {
+			return nil, err
+		}
+		u.Version = row.Version
+		ev, err := newEvent(ring, caller, customerd.EventCustomerUpdated, &after, before, row.Version+1, now)
+		if err != nil {
+			return nil, err
+		}
 		err = s.store.Write(ctx, func(ctx context.Context, tx customerd.StoreTx) error {
-			row, err := tx.UpdateCustomer(ctx, u)
-			if err != nil {
-				return err
-			}
-			// Opened inside the transaction: an update whose row cannot be
-			// read back is rolled back, not committed and reported failed.
-			out, err = s.open(ctx, &row)
-			return err
+			return tx.UpdateCustomer(ctx, u, &ev)
 		})
 		switch {
-		case customerd.ErrorCode(err) == customerd.ENOTFOUND && !byRef:
-			byRef = true
+		case errors.Is(err, customerd.ErrChanged) && attempt < maxChangedRetries:
 			continue
-		case errors.Is(err, customerd.ErrStaleKey) && attempt < maxStaleRetries:
-			if ring, err = s.loadKeyring(ctx, merchantID); err != nil {
+		case errors.Is(err, customerd.ErrChanged):
+			return nil, customerd.Unavailable(fmt.Errorf("customer %s: %d concurrent updates came first", row.ID, attempt))
+		case errors.Is(err, customerd.ErrStaleKey) && stale < maxStaleRetries:
+			stale++
+			if _, err := s.loadKeyring(ctx, caller.MerchantID); err != nil {
 				return nil, err
 			}
 			continue
 		case err != nil:
 			return nil, err
 		}
-		return out, nil
+		s.eventWritten()
+		return &after, nil
+	}
+}
+
+// maxChangedRetries bounds how often an update is made again because other
+// writes to the same customer came first: each retry is one of them
+// committing, so only a customer under a storm of updates meets the bound,
+// and its caller gets a 503 to retry.
+const maxChangedRetries = 200
+
+// EraseCustomer erases the customer FindCustomer finds, with its
+// customer.deleted event, and returns its id: its personal data is deleted
+// from its row, which stays as a tombstone that no lookup finds, and from
+// every event of it; its reference is free again. ENOTFOUND when there is no
+// such customer, or it is erased already. Once the erasure has committed,
+// the store removes the old copies of the erased data from its files as far
+// as the engine allows (Store.PurgeFreed); a failure to do so is reported
+// through OnBackgroundError, and the next erasure tries again.
+func (s *Service) EraseCustomer(ctx context.Context, caller customerd.Caller, idOrRef string) (string, error) {
+	for attempt := 0; ; attempt++ {
+		row, err := s.findRow(ctx, caller.MerchantID, idOrRef)
+		if err != nil {
+			return "", err
+		}
+		ring, err := s.keyring(ctx, caller.MerchantID)
+		if err != nil {
+			return "", err
+		}
+		now := s.now()
+		erased := customerd.Customer{ID: row.ID, MerchantID: row.MerchantID, MobileCountryCode: row.MobileCountryCode,
+			DateCreated: row.DateCreated, LastUpdated: row.LastUpdated}
+		ev, err := newEvent(ring, caller, customerd.EventCustomerDeleted, &erased, nil, row.Version+1, now)
+		if err != nil {
+			return "", err
+		}
+		err = s.store.Write(ctx, func(ctx context.Context, tx customerd.StoreTx) error {
+			return tx.EraseCustomer(ctx, caller.MerchantID, row.ID, row.Version, &ev)
+		})
+		if errors.Is(err, customerd.ErrChanged) && attempt < maxChangedRetries {
+			continue
+		}
+		if err != nil {
+			return "", err
+		}
+		s.eventWritten()
+		if err := s.store.PurgeFreed(context.WithoutCancel(ctx)); err != nil && s.onBackgroundError != nil {
+			s.onBackgroundError(fmt.Errorf("after erasing a customer: %w", err))
+		}
+		return row.ID, nil
 	}
 }
 

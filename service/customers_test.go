@@ -40,6 +40,11 @@ func withClock(t *testing.T, db database) (*service.Service, *clock) {
 	return svc, c
 }
 
+// as is a caller of the merchant, as the API makes one.
+func as(merchantID string) customerd.Caller {
+	return customerd.Caller{MerchantID: merchantID, APIKeyPrefix: "cdk_0123456789ab", RequestID: "req-test"}
+}
+
 func mustMerchant(t testing.TB, svc *service.Service, id string) string {
 	t.Helper()
 	key, err := svc.CreateMerchant(ctx, id)
@@ -60,7 +65,7 @@ func createReq(ref string) customerd.CreateRequest {
 
 func mustCreate(t testing.TB, svc *service.Service, merchant, ref string) *customerd.Customer {
 	t.Helper()
-	c, err := svc.CreateCustomer(ctx, merchant, createReq(ref))
+	c, err := svc.CreateCustomer(ctx, as(merchant), createReq(ref))
 	if err != nil {
 		t.Fatalf("create customer %q: %v", ref, err)
 	}
@@ -101,7 +106,7 @@ func TestCreateAndFind(t *testing.T) {
 		sameCustomer(t, find(t, svc, "m1", c.ID), want)
 		sameCustomer(t, find(t, svc, "m1", "jon@example.com"), want)
 		// Validation comes from the domain: every bad field is named.
-		_, err := svc.CreateCustomer(ctx, "m1", customerd.CreateRequest{ObjectReferenceID: customerd.Present("x"),
+		_, err := svc.CreateCustomer(ctx, as("m1"), customerd.CreateRequest{ObjectReferenceID: customerd.Present("x"),
 			EmailAddress: customerd.Present("_bad@example.com")})
 		var de *customerd.Error
 		if customerd.ErrorCode(err) != customerd.EINVALID || !asError(err, &de) || len(de.Fields) != 2 {
@@ -119,7 +124,7 @@ func TestMerchantIsolation(t *testing.T) {
 		for _, q := range []string{c.ID, "ref-1"} {
 			_, err := svc.FindCustomer(ctx, "m2", q)
 			wantCode(t, err, customerd.ENOTFOUND)
-			_, err = svc.UpdateCustomer(ctx, "m2", q, customerd.UpdateRequest{FirstName: customerd.Present("Eve")})
+			_, err = svc.UpdateCustomer(ctx, as("m2"), q, customerd.UpdateRequest{FirstName: customerd.Present("Eve")})
 			wantCode(t, err, customerd.ENOTFOUND)
 		}
 		_, err := svc.FindCustomer(ctx, "nobody", c.ID)
@@ -134,7 +139,7 @@ func TestReferenceIsUniquePerMerchant(t *testing.T) {
 		mustMerchant(t, svc, "m1")
 		mustMerchant(t, svc, "m2")
 		first := mustCreate(t, svc, "m1", "dup")
-		_, err := svc.CreateCustomer(ctx, "m1", createReq("dup"))
+		_, err := svc.CreateCustomer(ctx, as("m1"), createReq("dup"))
 		wantCode(t, err, customerd.ECONFLICT)
 		mustCreate(t, svc, "m2", "dup")
 		sameCustomer(t, find(t, svc, "m1", "dup"), first)
@@ -148,7 +153,7 @@ func TestIDMatchWinsOverReference(t *testing.T) {
 		b := mustCreate(t, svc, "m1", "b")
 		a := mustCreate(t, svc, "m1", b.ID) // a's reference is b's id
 		sameCustomer(t, find(t, svc, "m1", b.ID), b)
-		got, err := svc.UpdateCustomer(ctx, "m1", b.ID, customerd.UpdateRequest{LastName: customerd.Present("B")})
+		got, err := svc.UpdateCustomer(ctx, as("m1"), b.ID, customerd.UpdateRequest{LastName: customerd.Present("B")})
 		if err != nil || got.ID != b.ID || got.LastName != "B" {
 			t.Fatalf("update by b's id went to %+v, %v", got, err)
 		}
@@ -159,7 +164,7 @@ func TestIDMatchWinsOverReference(t *testing.T) {
 		// reference, by get and by update.
 		idLike := mustCreate(t, svc, "m1", "cst_zzzzzzzzzzzzzzzz")
 		sameCustomer(t, find(t, svc, "m1", "cst_zzzzzzzzzzzzzzzz"), idLike)
-		got, err = svc.UpdateCustomer(ctx, "m1", "cst_zzzzzzzzzzzzzzzz", customerd.UpdateRequest{LastName: customerd.Present("Z")})
+		got, err = svc.UpdateCustomer(ctx, as("m1"), "cst_zzzzzzzzzzzzzzzz", customerd.UpdateRequest{LastName: customerd.Present("Z")})
 		if err != nil || got.ID != idLike.ID || got.LastName != "Z" {
 			t.Fatalf("update by an id-shaped reference: %+v, %v", got, err)
 		}
@@ -175,7 +180,7 @@ func TestLookupIsExact(t *testing.T) {
 			"\xff\xfe", "Jon@Example.com\x00", "cst_\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff"} {
 			_, err := svc.FindCustomer(ctx, "m1", q)
 			wantCode(t, err, customerd.ENOTFOUND)
-			_, err = svc.UpdateCustomer(ctx, "m1", q, customerd.UpdateRequest{FirstName: customerd.Present("x")})
+			_, err = svc.UpdateCustomer(ctx, as("m1"), q, customerd.UpdateRequest{FirstName: customerd.Present("x")})
 			wantCode(t, err, customerd.ENOTFOUND)
 		}
 		mustCreate(t, svc, "m1", "a/b+c%2Fd ünïcødé")
@@ -189,7 +194,7 @@ func TestPartialUpdate(t *testing.T) {
 		mustMerchant(t, svc, "m1")
 		c := mustCreate(t, svc, "m1", "ref")
 		clk.advance(90 * time.Second)
-		got, err := svc.UpdateCustomer(ctx, "m1", "ref", customerd.UpdateRequest{
+		got, err := svc.UpdateCustomer(ctx, as("m1"), "ref", customerd.UpdateRequest{
 			MobileNumber:      customerd.Present("12345"),
 			EmailAddress:      customerd.Present(""), // clears
 			LastName:          customerd.Present("Snow"),
@@ -207,31 +212,31 @@ func TestPartialUpdate(t *testing.T) {
 		// A request without an updatable field changes nothing, not even
 		// last_updated; a bad one changes nothing either.
 		clk.advance(time.Hour)
-		got, err = svc.UpdateCustomer(ctx, "m1", c.ID, customerd.UpdateRequest{})
+		got, err = svc.UpdateCustomer(ctx, as("m1"), c.ID, customerd.UpdateRequest{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		sameCustomer(t, got, &want)
-		_, err = svc.UpdateCustomer(ctx, "m1", c.ID, customerd.UpdateRequest{MobileNumber: customerd.Present(""),
+		_, err = svc.UpdateCustomer(ctx, as("m1"), c.ID, customerd.UpdateRequest{MobileNumber: customerd.Present(""),
 			FirstName: customerd.Present("Arya")})
 		wantCode(t, err, customerd.EINVALID)
 		sameCustomer(t, find(t, svc, "m1", c.ID), &want)
 
 		// A clock that steps back never moves last_updated back.
-		if _, err := svc.UpdateCustomer(ctx, "m1", c.ID, customerd.UpdateRequest{FirstName: customerd.Present("Arya")}); err != nil {
+		if _, err := svc.UpdateCustomer(ctx, as("m1"), c.ID, customerd.UpdateRequest{FirstName: customerd.Present("Arya")}); err != nil {
 			t.Fatal(err)
 		}
 		clk.set(T0)
-		got, err = svc.UpdateCustomer(ctx, "m1", c.ID, customerd.UpdateRequest{FirstName: customerd.Present("Sansa")})
+		got, err = svc.UpdateCustomer(ctx, as("m1"), c.ID, customerd.UpdateRequest{FirstName: customerd.Present("Sansa")})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if !got.LastUpdated.Equal(T0.Add(90*time.Second+time.Hour)) || got.FirstName != "Sansa" || !got.DateCreated.Equal(T0) {
 			t.Fatalf("after a clock step back: %+v", got)
 		}
-		_, err = svc.UpdateCustomer(ctx, "m1", "nobody", customerd.UpdateRequest{FirstName: customerd.Present("x")})
+		_, err = svc.UpdateCustomer(ctx, as("m1"), "nobody", customerd.UpdateRequest{FirstName: customerd.Present("x")})
 		wantCode(t, err, customerd.ENOTFOUND)
-		_, err = svc.UpdateCustomer(ctx, "m1", "cst_aaaaaaaaaaaaaaaa", customerd.UpdateRequest{})
+		_, err = svc.UpdateCustomer(ctx, as("m1"), "cst_aaaaaaaaaaaaaaaa", customerd.UpdateRequest{})
 		wantCode(t, err, customerd.ENOTFOUND)
 	})
 }
@@ -249,7 +254,7 @@ func TestRacingCreatesOneWins(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				<-start
-				_, errs[i] = svc.CreateCustomer(ctx, "m1", createReq("racer"))
+				_, errs[i] = svc.CreateCustomer(ctx, as("m1"), createReq("racer"))
 			}()
 		}
 		close(start)
@@ -300,7 +305,7 @@ func TestConcurrentUpdatesOfDifferentFieldsNeverUndoEachOther(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				for i := 1; i <= rounds; i++ {
-					if _, err := svc.UpdateCustomer(ctx, "m1", c.ID, mk(i)); err != nil {
+					if _, err := svc.UpdateCustomer(ctx, as("m1"), c.ID, mk(i)); err != nil {
 						t.Errorf("update: %v", err)
 						return
 					}
@@ -329,10 +334,10 @@ func TestInsertCustomersIsAllOrNothing(t *testing.T) {
 			}
 			batch = append(batch, c)
 		}
-		wantCode(t, svc.InsertCustomers(ctx, batch...), customerd.ECONFLICT)
+		wantCode(t, svc.InsertCustomers(ctx, as("m1"), batch...), customerd.ECONFLICT)
 		_, err := svc.FindCustomer(ctx, "m1", "a")
 		wantCode(t, err, customerd.ENOTFOUND)
-		if err := svc.InsertCustomers(ctx, batch[:2]...); err != nil {
+		if err := svc.InsertCustomers(ctx, as("m1"), batch[:2]...); err != nil {
 			t.Fatal(err)
 		}
 		sameCustomer(t, find(t, svc, "m1", "b"), batch[1])

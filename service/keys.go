@@ -3,7 +3,6 @@ package service
 import (
 	"cmp"
 	"context"
-	"fmt"
 	"slices"
 
 	"customerd"
@@ -40,15 +39,15 @@ func (s *Service) RotateDataKey(ctx context.Context, merchantID string) (uint32,
 	return version, err
 }
 
-// ReencryptCustomers seals again, under the newest data key, up to n of the
-// merchant's customers that still use an older one, and returns how many it
-// rewrote: 0 means none is left (on PostgreSQL, none that another node is
-// not rewriting at this moment). The blind index stays the same: the index
-// key never rotates.
-func (s *Service) ReencryptCustomers(ctx context.Context, merchantID string, n int) (int, error) {
-	done := 0
-	err := s.store.Write(ctx, func(ctx context.Context, tx customerd.StoreTx) error {
-		done = 0
+// Reencrypt seals again, under the newest data key, up to n of the
+// merchant's customers, or once none is left up to n of its events, that
+// still use an older one, and returns how many of each it rewrote: none of
+// either means none is left (on PostgreSQL, none that another node is not
+// rewriting at this moment). The blind index stays the same: the index key
+// never rotates.
+func (s *Service) Reencrypt(ctx context.Context, merchantID string, n int) (customers, events int, err error) {
+	err = s.store.Write(ctx, func(ctx context.Context, tx customerd.StoreTx) error {
+		customers, events = 0, 0
 		wraps, err := tx.ListWrappedKeys(ctx, merchantID)
 		if err != nil {
 			return err
@@ -77,10 +76,30 @@ func (s *Service) ReencryptCustomers(ctx context.Context, merchantID string, n i
 				return err
 			}
 		}
-		done = len(rows)
+		if customers = len(rows); customers > 0 {
+			return nil
+		}
+		old, err := tx.EventsToReencrypt(ctx, merchantID, ring.Active(), n)
+		if err != nil {
+			return err
+		}
+		for _, e := range old {
+			plain, err := ring.Open(e.ID, fieldEventPersonal, e.Personal)
+			if err != nil {
+				return err
+			}
+			if e.Personal, err = ring.Seal(e.ID, fieldEventPersonal, plain); err != nil {
+				return err
+			}
+			e.KeyVersion = ring.Active()
+			if err := tx.ReplaceEventPersonal(ctx, e); err != nil {
+				return err
+			}
+		}
+		events = len(old)
 		return nil
 	})
-	return done, err
+	return customers, events, err
 }
 
 // RewrapKeys wraps every merchant key under the master key to as well,
@@ -162,47 +181,4 @@ func (s *Service) MasterKeyUsage(ctx context.Context) ([]MasterKeyUse, error) {
 	}
 	slices.SortFunc(out, func(a, b MasterKeyUse) int { return cmp.Compare(a.MasterKeyID, b.MasterKeyID) })
 	return out, nil
-}
-
-// StartBackground starts the background work: finishing the re-encryption
-// of data-key rotations that were interrupted. serve calls it; short-lived
-// commands do not, since their own writes would race with it. Close stops it.
-func (s *Service) StartBackground() {
-	ctx, cancel := context.WithCancel(context.Background())
-	s.stopBackground = cancel
-	s.background.Add(1)
-	go func() {
-		defer s.background.Done()
-		if err := s.finishRotations(ctx, 256); err != nil && ctx.Err() == nil && s.onBackgroundError != nil {
-			s.onBackgroundError(err)
-		}
-	}()
-}
-
-// finishRotations re-encrypts, in batches of n, the customers of every
-// merchant whose data key has rotated and who still use an older version.
-// The batches queue behind the API's writes like any other write.
-func (s *Service) finishRotations(ctx context.Context, n int) error {
-	wraps, err := s.store.ListWrappedKeys(ctx, "")
-	if err != nil {
-		return err
-	}
-	var rotated []string
-	for _, w := range wraps {
-		if w.Purpose == customerd.PurposeData && w.Version > 1 && (len(rotated) == 0 || rotated[len(rotated)-1] != w.MerchantID) {
-			rotated = append(rotated, w.MerchantID)
-		}
-	}
-	for _, m := range rotated {
-		for {
-			done, err := s.ReencryptCustomers(ctx, m, n)
-			if err != nil {
-				return fmt.Errorf("re-encrypting the customers of merchant %q: %w", m, err)
-			}
-			if done == 0 {
-				break
-			}
-		}
-	}
-	return nil
 }

@@ -45,7 +45,7 @@ func (p pii) request() customerd.CreateRequest {
 
 func (p pii) create(t testing.TB, svc *service.Service, merchant string) *customerd.Customer {
 	t.Helper()
-	c, err := svc.CreateCustomer(ctx, merchant, p.request())
+	c, err := svc.CreateCustomer(ctx, as(merchant), p.request())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +67,7 @@ func TestNoPlaintextPersonalDataInTheDatabase(t *testing.T) {
 			}
 			if i%2 == 0 { // replace every field, and clear one
 				np := piiFor(1000 + i)
-				got, err := svc.UpdateCustomer(ctx, merchant, p.ref, customerd.UpdateRequest{MobileNumber: customerd.Present(np.mobile),
+				got, err := svc.UpdateCustomer(ctx, as(merchant), p.ref, customerd.UpdateRequest{MobileNumber: customerd.Present(np.mobile),
 					EmailAddress: customerd.Present(np.email), FirstName: customerd.Present(np.first), LastName: customerd.Present("")})
 				if err != nil {
 					t.Fatal(err)
@@ -128,7 +128,7 @@ func TestDataKeyRotation(t *testing.T) {
 		// b's next writes use the new version although its cache predates
 		// it: an update by id...
 		last := want[len(want)-1]
-		got, err := b.UpdateCustomer(ctx, "m1", last.ID, customerd.UpdateRequest{FirstName: customerd.Present("Rotated")})
+		got, err := b.UpdateCustomer(ctx, as("m1"), last.ID, customerd.UpdateRequest{FirstName: customerd.Present("Rotated")})
 		if err != nil || got.FirstName != "Rotated" || got.ObjectReferenceID != last.ObjectReferenceID {
 			t.Fatalf("update by id after rotation: %+v, %v", got, err)
 		}
@@ -147,7 +147,7 @@ func TestDataKeyRotation(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i, c := range want[:10] {
-				got, err := b.UpdateCustomer(ctx, "m1", c.ObjectReferenceID, customerd.UpdateRequest{FirstName: customerd.Present(fmt.Sprint("Renamed", i))})
+				got, err := b.UpdateCustomer(ctx, as("m1"), c.ObjectReferenceID, customerd.UpdateRequest{FirstName: customerd.Present(fmt.Sprint("Renamed", i))})
 				if err != nil {
 					t.Errorf("update during re-encryption: %v", err)
 					return
@@ -157,14 +157,16 @@ func TestDataKeyRotation(t *testing.T) {
 		}()
 		batches := 0
 		for {
-			n, err := a.ReencryptCustomers(ctx, "m1", 7)
+			customers, events, err := a.Reencrypt(ctx, "m1", 7)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if n == 0 {
+			if customers+events == 0 {
 				break
 			}
-			batches++
+			if customers > 0 {
+				batches++
+			}
 			for _, c := range want[20:] { // not updated concurrently
 				sameCustomer(t, find(t, b, "m1", c.ObjectReferenceID), c)
 			}
@@ -176,6 +178,11 @@ func TestDataKeyRotation(t *testing.T) {
 		if got := db.keyVersions(t, "m1"); len(got) != 1 || got[2] != 31 {
 			t.Fatalf("key versions after re-encryption: %v", got)
 		}
+		for _, v := range db.query(t, `SELECT key_version FROM events WHERE merchant_id = ?`, "m1") {
+			if fmt.Sprint(v) != "2" {
+				t.Fatalf("an event is still sealed under v%v after the re-encryption", v)
+			}
+		}
 		if got := db.keyVersions(t, "m2"); len(got) != 1 || got[1] != 1 {
 			t.Fatalf("another merchant was touched: %v", got)
 		}
@@ -185,7 +192,7 @@ func TestDataKeyRotation(t *testing.T) {
 			}
 		}
 		// The blind index did not change: the reference stays unique.
-		_, err = a.CreateCustomer(ctx, "m1", piiFor(3).request())
+		_, err = a.CreateCustomer(ctx, as("m1"), piiFor(3).request())
 		wantCode(t, err, customerd.ECONFLICT)
 	})
 }
@@ -259,7 +266,7 @@ func TestInterruptedDataKeyRotationIsFinishedInTheBackground(t *testing.T) {
 		if _, err := svc.RotateDataKey(ctx, "m1"); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := svc.ReencryptCustomers(ctx, "m1", 5); err != nil { // then "crash"
+		if _, _, err := svc.Reencrypt(ctx, "m1", 5); err != nil { // then "crash"
 			t.Fatal(err)
 		}
 		svc.Close()

@@ -31,10 +31,17 @@ type Config struct {
 	KeyCacheTTL time.Duration
 	// Now is the clock of timestamps; nil means time.Now.
 	Now func() time.Time
-	// OnBackgroundError hears why background work stopped (it resumes at
-	// the next StartBackground); nil drops the error.
+	// OnBackgroundError hears why background work failed (it is tried
+	// again later, or at the next StartBackground); nil drops the error.
 	OnBackgroundError func(error)
+	// EventRetention is how long events are kept before the background
+	// work deletes them: 0 means DefaultEventRetention, a negative value
+	// keeps them for ever.
+	EventRetention time.Duration
 }
+
+// DefaultEventRetention is how long events are kept: 90 days.
+const DefaultEventRetention = 90 * 24 * time.Hour
 
 // Service is the customer service. It is safe for concurrent use.
 type Service struct {
@@ -44,6 +51,8 @@ type Service struct {
 	now   func() time.Time
 
 	onBackgroundError func(error)
+	retention         time.Duration
+	written           chan struct{} // an event was committed: see eventWritten
 	stopBackground    context.CancelFunc
 	background        sync.WaitGroup
 }
@@ -55,7 +64,10 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		return nil, errors.New("service: a store and a vault are required")
 	}
 	s := &Service{store: cfg.Store, vault: cfg.Vault, now: cfg.Now, onBackgroundError: cfg.OnBackgroundError,
-		stopBackground: func() {}}
+		retention: cfg.EventRetention, written: make(chan struct{}, 1), stopBackground: func() {}}
+	if s.retention == 0 {
+		s.retention = DefaultEventRetention
+	}
 	if s.now == nil {
 		s.now = time.Now
 	}

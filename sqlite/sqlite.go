@@ -37,7 +37,7 @@ type Store struct {
 	findByID, findByRef, findKey, listWraps *sql.Stmt
 	// on the writer connection: the statements every write runs, prepared
 	// once, as preparing costs more CPU than running them
-	activeVersion, insertCustomer, updateCustomer *sql.Stmt
+	activeVersion, insertCustomer, updateCustomer, insertEvent *sql.Stmt
 
 	// cur is the StoreTx of the writer's batch in progress; only the writer
 	// goroutine uses it.
@@ -136,7 +136,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		s.closeDBs()
 		return nil, err
 	}
-	rawWrites := []string{rawUpdateSQL: updateSQL}
+	rawWrites := []string{rawUpdateSQL: updateSQL, rawInsertEventSQL: insertEventSQL}
 	if o.databaseSQLOnly {
 		rawWrites = nil
 	}
@@ -152,10 +152,12 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 }
 
 const customerColumns = `id, merchant_id, key_version, ref_index, object_reference_id, mobile_number,
-	mobile_country_code, email_address, first_name, last_name, date_created, last_updated`
+	mobile_country_code, email_address, first_name, last_name, date_created, last_updated, version`
 
 const (
-	qByID  = `SELECT ` + customerColumns + ` FROM customers WHERE id = ? AND merchant_id = ?`
+	// An erased customer's reference index is NULL: only a lookup by id
+	// needs to skip tombstones.
+	qByID  = `SELECT ` + customerColumns + ` FROM customers WHERE id = ? AND merchant_id = ? AND erased_at IS NULL`
 	qByRef = `SELECT ` + customerColumns + ` FROM customers WHERE merchant_id = ? AND ref_index = ?`
 
 	keyColumns  = `prefix, hash, merchant_id, created_at, revoked_at`
@@ -180,14 +182,15 @@ func (s *Store) prepare(ctx context.Context) error {
 	s.findKey = prep(s.rdb, `SELECT `+keyColumns+` FROM api_keys WHERE prefix = ?`)
 	s.listWraps = prep(s.rdb, qWraps)
 	s.activeVersion = prep(s.wdb, `SELECT MAX(version) FROM merchant_keys WHERE merchant_id = ? AND purpose = 'data'`)
-	s.insertCustomer = prep(s.wdb, `INSERT INTO customers (`+customerColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	s.insertCustomer = prep(s.wdb, `INSERT INTO customers (`+customerColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 	s.updateCustomer = prep(s.wdb, updateSQL)
+	s.insertEvent = prep(s.wdb, insertEventSQL)
 	return err
 }
 
 func (s *Store) closeDBs() {
 	for _, st := range []*sql.Stmt{s.findByID, s.findByRef, s.findKey, s.listWraps,
-		s.activeVersion, s.insertCustomer, s.updateCustomer} {
+		s.activeVersion, s.insertCustomer, s.updateCustomer, s.insertEvent} {
 		if st != nil {
 			st.Close()
 		}
@@ -241,7 +244,7 @@ func scanCustomer(r rowScanner) (customerd.SealedCustomer, error) {
 	var c customerd.SealedCustomer
 	var created, updated int64
 	err := r.Scan(&c.ID, &c.MerchantID, &c.KeyVersion, &c.RefIndex, &c.ObjectReferenceID, &c.MobileNumber,
-		&c.MobileCountryCode, &c.EmailAddress, &c.FirstName, &c.LastName, &created, &updated)
+		&c.MobileCountryCode, &c.EmailAddress, &c.FirstName, &c.LastName, &created, &updated, &c.Version)
 	if errors.Is(err, sql.ErrNoRows) {
 		return c, customerd.ErrNotFound
 	}

@@ -64,9 +64,9 @@ func TestFastReadsKeepReadTransactions(t *testing.T) {
 	for i := range 20 {
 		name := fmt.Append(nil, "N", i)
 		err := s.Write(ctx, func(ctx context.Context, tx customerd.StoreTx) error {
-			_, err := tx.UpdateCustomer(ctx, customerd.SealedUpdate{MerchantID: "m1", ID: c.ID, KeyVersion: 1,
-				FirstName: customerd.SealedValue{Set: true, Sealed: name}, Now: storetest.T0})
-			return err
+			return tx.UpdateCustomer(ctx, customerd.SealedUpdate{MerchantID: "m1", ID: c.ID, Version: int64(i + 1), KeyVersion: 1,
+				FirstName: customerd.SealedValue{Set: true, Sealed: name}, Now: storetest.T0},
+				storetest.Event(customerd.EventCustomerUpdated, "m1", c.ID, int64(i+2), 1))
 		})
 		if err != nil {
 			t.Fatal(err)

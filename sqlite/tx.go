@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"time"
 
 	"customerd"
@@ -23,9 +24,10 @@ type txn struct {
 
 var _ customerd.StoreTx = (*txn)(nil)
 
-// checkKeyVersion returns customerd.ErrStaleKey unless v is the merchant's
-// newest data-key version, and ErrNotFound for a merchant without keys.
-func (t *txn) checkKeyVersion(ctx context.Context, merchantID string, v uint32) error {
+// checkKeyVersion returns customerd.ErrStaleKey unless every v is the
+// merchant's newest data-key version, and ErrNotFound for a merchant without
+// keys.
+func (t *txn) checkKeyVersion(ctx context.Context, merchantID string, vs ...uint32) error {
 	active, ok := t.versions[merchantID]
 	if !ok {
 		var newest sql.NullInt64
@@ -38,61 +40,85 @@ func (t *txn) checkKeyVersion(ctx context.Context, merchantID string, v uint32) 
 		active = uint32(newest.Int64)
 		t.versions[merchantID] = active
 	}
-	if v != active {
-		return customerd.ErrStaleKey
+	for _, v := range vs {
+		if v != active {
+			return customerd.ErrStaleKey
+		}
 	}
 	return nil
 }
 
 // InsertCustomer implements customerd.StoreTx.
-func (t *txn) InsertCustomer(ctx context.Context, c *customerd.SealedCustomer) error {
-	if err := t.checkKeyVersion(ctx, c.MerchantID, c.KeyVersion); err != nil {
+func (t *txn) InsertCustomer(ctx context.Context, c *customerd.SealedCustomer, ev *customerd.SealedEvent) error {
+	if err := t.checkKeyVersion(ctx, c.MerchantID, c.KeyVersion, ev.KeyVersion); err != nil {
 		return err
 	}
 	_, err := t.tx.StmtContext(ctx, t.s.insertCustomer).ExecContext(ctx,
 		c.ID, c.MerchantID, c.KeyVersion, c.RefIndex, c.ObjectReferenceID, c.MobileNumber,
 		c.MobileCountryCode, nullable(c.EmailAddress), nullable(c.FirstName), nullable(c.LastName),
-		c.DateCreated.Unix(), c.LastUpdated.Unix())
-	return mapConstraint(err)
+		c.DateCreated.Unix(), c.LastUpdated.Unix(), c.Version)
+	if err != nil {
+		return mapConstraint(err)
+	}
+	return t.insertEvent(ctx, ev)
 }
 
 // updateSQL writes only the columns whose flag is set: one statement serves
-// every combination of fields. Writes are serialized by the writer, so there
-// is no read-modify-write race. New values are sealed under the newest data
+// every combination of fields. New values are sealed under the newest data
 // key, which is never older than the row's key_version, so key_version stays
-// a lower bound of the versions in the row.
+// a lower bound of the versions in the row. It returns a row when it wrote.
 const updateSQL = `UPDATE customers SET
 	mobile_number       = CASE WHEN ?1 THEN ?2  ELSE mobile_number END,
 	mobile_country_code = CASE WHEN ?3 THEN ?4  ELSE mobile_country_code END,
 	email_address       = CASE WHEN ?5 THEN ?6  ELSE email_address END,
 	first_name          = CASE WHEN ?7 THEN ?8  ELSE first_name END,
 	last_name           = CASE WHEN ?9 THEN ?10 ELSE last_name END,
-	last_updated        = MAX(last_updated, ?11)
-	WHERE merchant_id = ?12 AND id = ?13 RETURNING ` + customerColumns
+	last_updated        = MAX(last_updated, ?11),
+	version             = version + 1
+	WHERE merchant_id = ?12 AND id = ?13 AND version = ?14 AND erased_at IS NULL RETURNING version`
 
-// rawUpdateSQL is the index of updateSQL among the writer's raw statements.
-const rawUpdateSQL = 0
+// The writer's raw statements, by index (see newWriter).
+const (
+	rawUpdateSQL = iota
+	rawInsertEventSQL
+)
 
-// UpdateCustomer implements customerd.StoreTx. It runs updateSQL on the
-// writer's connection without database/sql when it can (see newWriter): the
-// same statement, in the same transaction.
-func (t *txn) UpdateCustomer(ctx context.Context, u customerd.SealedUpdate) (customerd.SealedCustomer, error) {
-	if err := t.checkKeyVersion(ctx, u.MerchantID, u.KeyVersion); err != nil {
-		return customerd.SealedCustomer{}, err
+// UpdateCustomer implements customerd.StoreTx. It runs updateSQL and
+// insertEventSQL on the writer's connection without database/sql when it can
+// (see newWriter): the same statements, in the same transaction.
+func (t *txn) UpdateCustomer(ctx context.Context, u customerd.SealedUpdate, ev *customerd.SealedEvent) error {
+	if err := t.checkKeyVersion(ctx, u.MerchantID, u.KeyVersion, ev.KeyVersion); err != nil {
+		return err
 	}
+	var wrote bool
 	if raw := t.s.writer.raw; raw != nil {
-		return updateRaw(ctx, raw.Stmt(rawStoreQueries+rawUpdateSQL), u)
+		var err error
+		if wrote, err = updateRaw(ctx, raw.Stmt(rawStoreQueries+rawUpdateSQL), u); err != nil {
+			return err
+		}
+	} else {
+		var v int64
+		err := t.tx.StmtContext(ctx, t.s.updateCustomer).QueryRowContext(ctx,
+			u.MobileNumber.Set, nullable(u.MobileNumber.Sealed),
+			u.MobileCountryCode.Set, u.MobileCountryCode.Value,
+			u.EmailAddress.Set, nullable(u.EmailAddress.Sealed),
+			u.FirstName.Set, nullable(u.FirstName.Sealed),
+			u.LastName.Set, nullable(u.LastName.Sealed),
+			u.Now.Unix(), u.MerchantID, u.ID, u.Version).Scan(&v)
+		switch {
+		case err == nil:
+			wrote = true
+		case !errors.Is(err, sql.ErrNoRows):
+			return err
+		}
 	}
-	return scanCustomer(t.tx.StmtContext(ctx, t.s.updateCustomer).QueryRowContext(ctx,
-		u.MobileNumber.Set, nullable(u.MobileNumber.Sealed),
-		u.MobileCountryCode.Set, u.MobileCountryCode.Value,
-		u.EmailAddress.Set, nullable(u.EmailAddress.Sealed),
-		u.FirstName.Set, nullable(u.FirstName.Sealed),
-		u.LastName.Set, nullable(u.LastName.Sealed),
-		u.Now.Unix(), u.MerchantID, u.ID))
+	if !wrote {
+		return t.changedOrMissing(ctx, u.MerchantID, u.ID)
+	}
+	return t.insertEvent(ctx, ev)
 }
 
-func updateRaw(ctx context.Context, st *rawsqlite.Stmt, u customerd.SealedUpdate) (customerd.SealedCustomer, error) {
+func updateRaw(ctx context.Context, st *rawsqlite.Stmt, u customerd.SealedUpdate) (bool, error) {
 	defer st.Reset()
 	bindSealed := func(i int, v customerd.SealedValue) error {
 		if v.Sealed != nil {
@@ -106,19 +132,47 @@ func updateRaw(ctx context.Context, st *rawsqlite.Stmt, u customerd.SealedUpdate
 		st.BindBool(5, u.EmailAddress.Set), bindSealed(6, u.EmailAddress),
 		st.BindBool(7, u.FirstName.Set), bindSealed(8, u.FirstName),
 		st.BindBool(9, u.LastName.Set), bindSealed(10, u.LastName),
-		st.BindInt64(11, u.Now.Unix()), st.BindText(12, u.MerchantID), st.BindText(13, u.ID),
+		st.BindInt64(11, u.Now.Unix()), st.BindText(12, u.MerchantID), st.BindText(13, u.ID), st.BindInt64(14, u.Version),
 	} {
 		if err != nil {
-			return customerd.SealedCustomer{}, err
+			return false, err
 		}
 	}
-	return scanRow(ctx, st, u.MerchantID, u.ID)
+	return st.Run(ctx)
 }
 
-// DeleteCustomer implements customerd.StoreTx; secure_delete zeroes the
-// freed cells.
-func (t *txn) DeleteCustomer(ctx context.Context, merchantID, id string) error {
-	return t.affectOne(t.tx.ExecContext(ctx, `DELETE FROM customers WHERE merchant_id = ? AND id = ?`, merchantID, id))
+// changedOrMissing tells, after a write that matched no row, whether the
+// customer changed since it was read or is not there at all.
+func (t *txn) changedOrMissing(ctx context.Context, merchantID, id string) error {
+	var erased sql.NullInt64
+	err := t.tx.QueryRowContext(ctx, `SELECT erased_at FROM customers WHERE merchant_id = ? AND id = ?`, merchantID, id).Scan(&erased)
+	switch {
+	case errors.Is(err, sql.ErrNoRows) || err == nil && erased.Valid:
+		return customerd.ErrNotFound
+	case err != nil:
+		return err
+	}
+	return customerd.ErrChanged
+}
+
+// EraseCustomer implements customerd.StoreTx. secure_delete zeroes the
+// bytes the erasure frees; PurgeFreed then removes the WAL's older copies.
+func (t *txn) EraseCustomer(ctx context.Context, merchantID, id string, version int64, ev *customerd.SealedEvent) error {
+	res, err := t.tx.ExecContext(ctx, `UPDATE customers SET ref_index = NULL, object_reference_id = NULL,
+		mobile_number = NULL, email_address = NULL, first_name = NULL, last_name = NULL,
+		erased_at = ?, version = version + 1
+		WHERE merchant_id = ? AND id = ? AND version = ? AND erased_at IS NULL`, ev.Created.Unix(), merchantID, id, version)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return t.changedOrMissing(ctx, merchantID, id)
+	}
+	if _, err := t.tx.ExecContext(ctx, `UPDATE events SET personal = NULL WHERE merchant_id = ? AND customer_id = ?`,
+		merchantID, id); err != nil {
+		return err
+	}
+	return t.insertEvent(ctx, ev)
 }
 
 // affectOne turns an Exec that changed no row into customerd.ErrNotFound.
@@ -134,9 +188,10 @@ func (t *txn) affectOne(res sql.Result, err error) error {
 
 // CustomersToReencrypt implements customerd.StoreTx. The writer's
 // transaction holds the database's write lock: nothing else changes them.
+// Tombstones have nothing sealed left.
 func (t *txn) CustomersToReencrypt(ctx context.Context, merchantID string, below uint32, limit int) ([]customerd.SealedCustomer, error) {
 	rows, err := t.tx.QueryContext(ctx, `SELECT `+customerColumns+` FROM customers
-		WHERE merchant_id = ? AND key_version < ? LIMIT ?`, merchantID, below, limit)
+		WHERE merchant_id = ? AND key_version < ? AND erased_at IS NULL LIMIT ?`, merchantID, below, limit)
 	return collect(rows, err, scanCustomer)
 }
 

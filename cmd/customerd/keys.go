@@ -208,7 +208,7 @@ func runDataKey(ctx context.Context, args []string, getenv func(string) string, 
 	fs := newFlagSet("data-key", "data-key rotate MERCHANT_ID [--db URL] [--master-key-file FILE] [--batch N]", getenv, stdout, stderr)
 	db := fs.String("db", defaultDB, dbUsage)
 	keys := addMasterKeyFlags(fs)
-	batch := fs.Int("batch", 500, "customers re-encrypted per transaction")
+	batch := fs.Int("batch", 500, "customers (or events) re-encrypted per transaction")
 	pos, err := fs.parse(args)
 	if err != nil {
 		return usageError(err)
@@ -231,18 +231,20 @@ func runDataKey(ctx context.Context, args []string, getenv func(string) string, 
 		return err
 	}
 	fmt.Fprintf(stderr, "merchant %q: data key v%d created; new writes use it\n", merchant, version)
-	total := 0
+	customers, events := 0, 0
 	for {
-		n, err := admin.ReencryptCustomers(ctx, merchant, *batch)
+		c, e, err := admin.Reencrypt(ctx, merchant, *batch)
 		if err != nil {
-			return fmt.Errorf("re-encrypted %d customers, then: %w (the server finishes the re-encryption when it next starts)", total, err)
+			return fmt.Errorf("re-encrypted %s and %s, then: %w (the server finishes the re-encryption when it next starts)",
+				plural(customers, "customer"), plural(events, "event"), err)
 		}
-		if n == 0 {
+		if c+e == 0 {
 			break
 		}
-		total += n
-		fmt.Fprintf(stderr, "re-encrypted %d customers\n", total)
+		customers, events = customers+c, events+e
+		fmt.Fprintf(stderr, "re-encrypted %s and %s\n", plural(customers, "customer"), plural(events, "event"))
 	}
-	fmt.Fprintf(stdout, "merchant %s: data key v%d, %d customers re-encrypted\n", merchant, version, total)
+	fmt.Fprintf(stdout, "merchant %s: data key v%d, %s and %s re-encrypted\n", merchant, version,
+		plural(customers, "customer"), plural(events, "event"))
 	return nil
 }

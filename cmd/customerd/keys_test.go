@@ -170,7 +170,7 @@ func TestDataKeyRotateCommand(t *testing.T) {
 		}
 	}
 	out, stderr, err := cli(t, env, "data-key", "rotate", "sandbox", "--batch", "2")
-	if err != nil || !strings.Contains(out, "data key v2, 3 customers re-encrypted") {
+	if err != nil || !strings.Contains(out, "data key v2, 3 customers and 3 events re-encrypted") {
 		t.Fatalf("data-key rotate: %q %v\n%s", out, err, stderr)
 	}
 	if status, body := s.call(t, sandbox, "GET", "/customers/b@example.com", ""); status != 200 || body["mobile_number"] != "42" {

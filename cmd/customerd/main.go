@@ -48,7 +48,8 @@ Usage:
   customerd master-key rotate --new-key-file F   wrap every merchant key under a new master key too
   customerd master-key retire                    drop the wraps under the old master key
   customerd master-key status                    which master keys wrap the keys of how many merchants
-  customerd data-key rotate MERCHANT_ID          new data key for a merchant; re-encrypts its customers
+  customerd data-key rotate MERCHANT_ID          new data key for a merchant; re-encrypts its customers and events
+  customerd events --merchant ID [--customer C]  a merchant's event log, oldest first, one JSON event per line
   customerd version                              print version, commit and Go version
 
 Run "customerd COMMAND --help" for the flags of a command.
@@ -78,6 +79,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runMasterKey(ctx, rest, getenv, stdout, stderr)
 	case "data-key":
 		return runDataKey(ctx, rest, getenv, stdout, stderr)
+	case "events":
+		return runEvents(ctx, rest, getenv, stdout, stderr)
 	case "version", "--version":
 		return runVersion(stdout)
 	case "help", "-h", "-help", "--help":

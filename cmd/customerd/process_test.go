@@ -200,6 +200,7 @@ type customerState struct {
 	ref      string
 	acked    int
 	inFlight int
+	applied  []int // every acknowledged update, in order
 }
 
 // crashUnderLoad runs concurrent updates against the binary, kills it with
@@ -264,6 +265,7 @@ func crashUnderLoad(t *testing.T, db string) {
 					return
 				}
 				c.acked, c.inFlight = seq, 0
+				c.applied = append(c.applied, seq)
 				acks.Add(1)
 			}
 		}(w, state[w])
@@ -311,7 +313,67 @@ func crashUnderLoad(t *testing.T, db string) {
 			if status, body, err := client.call("GET", "/customers/"+ref, nil); err != nil || status != 200 {
 				t.Errorf("acknowledged create %s lost: %d %v %v", ref, status, body, err)
 			}
+			if events := eventsOf(t, client, "/customers/"+ref+"/events"); len(events) != 1 || events[0]["type"] != "customer.created" {
+				t.Errorf("acknowledged create %s has the events %v", ref, events)
+			}
 		}
+	}
+	// Every committed change has its event, and no event a change that did
+	// not commit: a customer's history is its create and exactly the
+	// updates it holds, in order (the one in flight at the kill if it is
+	// the one applied).
+	for _, cs := range state {
+		for _, c := range cs {
+			want := append([]int{0}, c.applied...)
+			_, body, _ := client.call("GET", "/customers/"+c.ref, nil)
+			if mobile, _ := body["mobile_number"].(string); c.inFlight != 0 && mobile == strconv.Itoa(c.inFlight) {
+				want = append(want, c.inFlight)
+			}
+			var got []int
+			for _, e := range eventsOf(t, client, "/customers/"+c.ref+"/events") {
+				mobile, _ := e["data"].(map[string]any)["object"].(map[string]any)["mobile_number"].(string)
+				n, _ := strconv.Atoi(mobile)
+				got = append(got, n)
+			}
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("%s: events show the states %v, want %v", c.ref, got, want)
+			}
+		}
+	}
+	all := eventsOf(t, client, "/events?order=asc")
+	for i, e := range all {
+		if e["sequence"] != float64(i+1) {
+			t.Fatalf("event %d of %d has sequence %v: a gap after the crash", i, len(all), e["sequence"])
+		}
+	}
+}
+
+// eventsOf reads every page of an event list.
+func eventsOf(t *testing.T, client *apiClient, path string) []map[string]any {
+	t.Helper()
+	sep := "?"
+	if strings.Contains(path, "?") {
+		sep = "&"
+	}
+	var out []map[string]any
+	after := ""
+	for {
+		target := path + sep + "count=100"
+		if after != "" {
+			target += "&starting_after=" + after
+		}
+		status, body, err := client.call("GET", target, nil)
+		if err != nil || status != 200 {
+			t.Fatalf("GET %s: %d %v %v", target, status, body, err)
+		}
+		list, _ := body["list"].([]any)
+		for _, e := range list {
+			out = append(out, e.(map[string]any))
+		}
+		if body["has_more"] != true {
+			return out
+		}
+		after = out[len(out)-1]["id"].(string)
 	}
 }
 

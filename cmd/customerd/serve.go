@@ -30,6 +30,7 @@ type serveFlags struct {
 	limits              func(cfg *httpapi.Config) error
 	keys                *masterKeyFlags
 	debugListen         *string
+	eventRetention      *string
 }
 
 // newServeFlags defines the flags of "customerd serve"; the top-level help
@@ -37,16 +38,17 @@ type serveFlags struct {
 func newServeFlags(getenv func(string) string, stdout, stderr io.Writer) (*flagSet, *serveFlags) {
 	fs := newFlagSet("serve", "serve [flags]", getenv, stdout, stderr)
 	f := &serveFlags{
-		listen:        fs.String("listen", "127.0.0.1:8080", "address to listen on (host:port; port 0 picks a free one)"),
-		db:            fs.String("db", defaultDB, dbUsage),
-		grace:         fs.String("shutdown-grace", "10s", "how long SIGTERM waits for in-flight requests"),
-		tlsCert:       fs.String("tls-cert", "", "TLS certificate file (PEM); with --tls-key, serve HTTPS (HTTP/2 and HTTP/1.1); reloaded on SIGHUP"),
-		tlsKey:        fs.String("tls-key", "", "TLS private key file (PEM) of --tls-cert"),
-		maxConns:      fs.Int("db-max-conns", postgres.DefaultMaxConns(), "PostgreSQL connections per node (16, or 2 per CPU where that is more); unused with SQLite"),
-		metricsListen: fs.String("metrics-listen", "", "serve /metrics on this address (host:port) instead of on --listen"),
-		logFormat:     fs.String("log-format", "auto", "log format: json, text, or auto (text on a terminal, json otherwise)"),
-		logLevel:      fs.String("log-level", "info", "lowest level logged: debug, info, warn or error"),
-		debugListen:   fs.String("debug-listen", "", "loopback address for pprof and write counters (off when empty)"),
+		listen:         fs.String("listen", "127.0.0.1:8080", "address to listen on (host:port; port 0 picks a free one)"),
+		db:             fs.String("db", defaultDB, dbUsage),
+		grace:          fs.String("shutdown-grace", "10s", "how long SIGTERM waits for in-flight requests"),
+		tlsCert:        fs.String("tls-cert", "", "TLS certificate file (PEM); with --tls-key, serve HTTPS (HTTP/2 and HTTP/1.1); reloaded on SIGHUP"),
+		tlsKey:         fs.String("tls-key", "", "TLS private key file (PEM) of --tls-cert"),
+		maxConns:       fs.Int("db-max-conns", postgres.DefaultMaxConns(), "PostgreSQL connections per node (16, or 2 per CPU where that is more); unused with SQLite"),
+		metricsListen:  fs.String("metrics-listen", "", "serve /metrics on this address (host:port) instead of on --listen"),
+		logFormat:      fs.String("log-format", "auto", "log format: json, text, or auto (text on a terminal, json otherwise)"),
+		logLevel:       fs.String("log-level", "info", "lowest level logged: debug, info, warn or error"),
+		debugListen:    fs.String("debug-listen", "", "loopback address for pprof and write counters (off when empty)"),
+		eventRetention: fs.String("event-retention", "2160h", "how long events are kept (90 days by default); 0 keeps them for ever"),
 	}
 	f.limits = limitFlags(fs)
 	f.keys = addMasterKeyFlags(fs)
@@ -101,7 +103,15 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if *maxConns < 1 {
 		return fmt.Errorf("--db-max-conns %d: want at least 1", *maxConns)
 	}
-	svc, err := openServiceWith(ctx, *db, keys, logWriter{log}, storeOptions{maxConns: *maxConns, background: true})
+	retention, err := time.ParseDuration(*f.eventRetention)
+	if err != nil || retention < 0 {
+		return fmt.Errorf("--event-retention %q: want a duration such as 2160h, or 0 to keep events for ever", *f.eventRetention)
+	}
+	if retention == 0 {
+		retention = -1 // the service's "for ever"
+	}
+	svc, err := openServiceWith(ctx, *db, keys, logWriter{log}, storeOptions{maxConns: *maxConns, background: true,
+		eventRetention: retention})
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"time"
 
 	"customerd"
 	"customerd/postgres"
@@ -18,7 +19,7 @@ const defaultDB = "sqlite:customerd.db"
 
 const dbUsage = "database URL: sqlite:PATH (embedded, the default) or postgres://…"
 
-const backgroundWarning = "customerd: warning: re-encrypting customers after a data-key rotation stopped; it resumes on the next start:"
+const backgroundWarning = "customerd: warning: background work failed; it is tried again:"
 
 // logWriter turns warnings into warning records of the server's structured
 // log.
@@ -33,9 +34,11 @@ func (w logWriter) Write(p []byte) (int, error) {
 // storeOptions tune the stores that have something to tune.
 type storeOptions struct {
 	maxConns int // PostgreSQL connection pool size; 0 keeps the default
-	// background runs the service's background work (finishing data-key
-	// rotations). Only serve, which runs long enough, asks for it.
-	background bool
+	// background runs the service's background work (numbering and
+	// pruning events, finishing data-key rotations). Only serve, which runs
+	// long enough, asks for it.
+	background     bool
+	eventRetention time.Duration // see service.Config
 }
 
 // openService opens the store a --db URL names (applying its migrations)
@@ -83,7 +86,7 @@ func openServiceWith(ctx context.Context, dbURL string, keys *masterKeyFlags, wa
 	default:
 		return nil, fmt.Errorf("--db: unsupported database URL (want sqlite:PATH or postgres://…)")
 	}
-	svc, err := service.New(ctx, service.Config{Store: store, Vault: vault,
+	svc, err := service.New(ctx, service.Config{Store: store, Vault: vault, EventRetention: opts.eventRetention,
 		OnBackgroundError: func(err error) { fmt.Fprintln(warn, backgroundWarning, err) }})
 	if err != nil {
 		store.Close()

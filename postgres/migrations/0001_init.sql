@@ -34,21 +34,67 @@ CREATE TABLE merchant_keys (
 -- object_reference_id, unique per merchant, enforced here rather than by a
 -- check-then-insert, so that it holds across every node. key_version is at
 -- most the lowest data-key version used by the row's fields: a data-key
--- rotation re-encrypts the rows below the newest version.
+-- rotation re-encrypts the rows below the newest version. version counts the
+-- customer's changes. An erased customer stays as a tombstone: erased_at
+-- set, every personal column and the reference index NULL (so the reference
+-- is free again).
 CREATE TABLE customers (
     id                  TEXT        NOT NULL PRIMARY KEY,
     merchant_id         TEXT        NOT NULL REFERENCES merchants (id),
-    ref_index           BYTEA       NOT NULL,
+    version             BIGINT      NOT NULL,
+    ref_index           BYTEA,
     key_version         INTEGER     NOT NULL,
-    object_reference_id BYTEA       NOT NULL,
-    mobile_number       BYTEA       NOT NULL,
+    object_reference_id BYTEA,
+    mobile_number       BYTEA,
     mobile_country_code TEXT        NOT NULL,
     email_address       BYTEA,
     first_name          BYTEA,
     last_name           BYTEA,
     date_created        TIMESTAMPTZ NOT NULL,
     last_updated        TIMESTAMPTZ NOT NULL,
+    erased_at           TIMESTAMPTZ,
     UNIQUE (merchant_id, ref_index)
 );
 
 CREATE INDEX customers_by_key_version ON customers (merchant_id, key_version);
+
+-- The event log: one row per change. Writers insert events unnumbered
+-- (sequence NULL), so that they never wait for each other; NumberEvents
+-- numbers committed ones per merchant, under the lock of the merchant's
+-- row in event_counters, and readers see numbered events only. inserted_at
+-- orders a batch; kept is what an erasure keeps; personal is sealed and
+-- NULL once the customer is erased.
+CREATE TABLE events (
+    id               TEXT        NOT NULL PRIMARY KEY,
+    merchant_id      TEXT        NOT NULL REFERENCES merchants (id),
+    sequence         BIGINT,
+    type             TEXT        NOT NULL,
+    customer_id      TEXT        NOT NULL,
+    customer_version BIGINT      NOT NULL,
+    created          TIMESTAMPTZ NOT NULL,
+    inserted_at      TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp(),
+    request_id       TEXT        NOT NULL,
+    api_key_prefix   TEXT        NOT NULL,
+    idempotency_key  TEXT        NOT NULL,
+    kept             BYTEA       NOT NULL,
+    key_version      INTEGER     NOT NULL,
+    personal         BYTEA,
+    UNIQUE (merchant_id, sequence)
+);
+
+CREATE INDEX events_by_customer ON events (merchant_id, customer_id, sequence);
+CREATE INDEX events_by_key_version ON events (merchant_id, key_version);
+CREATE INDEX events_unnumbered ON events (merchant_id, inserted_at) WHERE sequence IS NULL;
+
+CREATE TABLE event_counters (
+    merchant_id   TEXT   NOT NULL PRIMARY KEY REFERENCES merchants (id),
+    last_sequence BIGINT NOT NULL
+);
+
+-- Leases: which node does a piece of background work (pruning old events)
+-- at a time.
+CREATE TABLE leases (
+    name    TEXT        NOT NULL PRIMARY KEY,
+    holder  TEXT        NOT NULL,
+    expires TIMESTAMPTZ NOT NULL
+);

@@ -33,21 +33,56 @@ CREATE TABLE merchant_keys (
 -- object_reference_id, unique per merchant, enforced here rather than by a
 -- check-then-insert. key_version is at most the lowest data-key version used
 -- by the row's fields: a data-key rotation re-encrypts the rows below the
--- newest version.
+-- newest version. version counts the customer's changes. An erased
+-- customer stays as a tombstone: erased_at set, every personal column and
+-- the reference index NULL (so the reference is free again).
 CREATE TABLE customers (
     id                  TEXT    NOT NULL PRIMARY KEY,
     merchant_id         TEXT    NOT NULL REFERENCES merchants (id),
-    ref_index           BLOB    NOT NULL,
+    version             INTEGER NOT NULL,
+    ref_index           BLOB,
     key_version         INTEGER NOT NULL,
-    object_reference_id BLOB    NOT NULL,
-    mobile_number       BLOB    NOT NULL,
+    object_reference_id BLOB,
+    mobile_number       BLOB,
     mobile_country_code TEXT    NOT NULL,
     email_address       BLOB,
     first_name          BLOB,
     last_name           BLOB,
     date_created        INTEGER NOT NULL,
     last_updated        INTEGER NOT NULL,
+    erased_at           INTEGER,
     UNIQUE (merchant_id, ref_index)
 ) STRICT;
 
 CREATE INDEX customers_by_key_version ON customers (merchant_id, key_version);
+
+-- The event log: one row per change, numbered per merchant without gaps as
+-- it is inserted (the writer is the only one). kept is what an erasure
+-- keeps; personal is sealed and NULL once the customer is erased.
+CREATE TABLE events (
+    id               TEXT    NOT NULL PRIMARY KEY,
+    merchant_id      TEXT    NOT NULL REFERENCES merchants (id),
+    sequence         INTEGER NOT NULL,
+    type             TEXT    NOT NULL,
+    customer_id      TEXT    NOT NULL,
+    customer_version INTEGER NOT NULL,
+    created          INTEGER NOT NULL,
+    request_id       TEXT    NOT NULL,
+    api_key_prefix   TEXT    NOT NULL,
+    idempotency_key  TEXT    NOT NULL,
+    kept             BLOB    NOT NULL,
+    key_version      INTEGER NOT NULL,
+    personal         BLOB,
+    UNIQUE (merchant_id, sequence)
+) STRICT, WITHOUT ROWID;
+
+CREATE INDEX events_by_customer ON events (merchant_id, customer_id, sequence);
+CREATE INDEX events_by_key_version ON events (merchant_id, key_version);
+
+-- Leases: which process does a piece of background work (pruning old
+-- events) while several share the database.
+CREATE TABLE leases (
+    name    TEXT    NOT NULL PRIMARY KEY,
+    holder  TEXT    NOT NULL,
+    expires INTEGER NOT NULL
+) STRICT;
