@@ -175,6 +175,91 @@ func TestThreeNodesActAsOneService(t *testing.T) {
 		}
 	})
 
+	t.Run("one merchant's changes on 3 nodes make one gap-free event log every node reads", func(t *testing.T) {
+		evKey := cli(t, dbURL, "merchant", "create", "evlog")
+		const writers, each = 9, 12
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		acked := 0
+		for w := range writers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				n := nodes[w%3]
+				ref := fmt.Sprintf("ev-%d", w)
+				r := call(context.Background(), "POST", n.base+"/customers", evKey, url.Values{"object_reference_id": {ref}, "mobile_number": {"1"}})
+				if r.status != 200 {
+					t.Errorf("create on %s: %d %s", n.name, r.status, r.raw)
+					return
+				}
+				for i := range each {
+					// Each update on the next node round: the customer's
+					// history is written by all three.
+					n := nodes[(w+i+1)%3]
+					r := call(context.Background(), "POST", n.base+"/customers/"+ref, evKey, url.Values{"first_name": {fmt.Sprint("N", i)}})
+					if r.status != 200 {
+						t.Errorf("update on %s: %d %s", n.name, r.status, r.raw)
+						return
+					}
+				}
+				mu.Lock()
+				acked += 1 + each
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+		if t.Failed() {
+			return
+		}
+		var first []string
+		for _, n := range nodes {
+			var ids []string
+			after := ""
+			for {
+				target := n.base + "/events?order=asc&count=100"
+				if after != "" {
+					target += "&starting_after=" + after
+				}
+				page := mustCall(t, "GET", target, evKey, nil, 200)
+				list, _ := page.body["list"].([]any)
+				for _, e := range list {
+					ev := e.(map[string]any)
+					if ev["sequence"] != float64(len(ids)+1) {
+						t.Fatalf("%s: event %d has sequence %v", n.name, len(ids), ev["sequence"])
+					}
+					ids = append(ids, ev["id"].(string))
+				}
+				if page.body["has_more"] != true {
+					break
+				}
+				after = ids[len(ids)-1]
+			}
+			if len(ids) != acked {
+				t.Fatalf("%s lists %d events for %d acknowledged changes", n.name, len(ids), acked)
+			}
+			if first == nil {
+				first = ids
+			} else if fmt.Sprint(ids) != fmt.Sprint(first) {
+				t.Fatalf("%s reads another log than %s", n.name, nodes[0].name)
+			}
+		}
+		// Each customer's history, read anywhere, is its create and its
+		// updates in order.
+		for w := range writers {
+			hist := mustCall(t, "GET", nodes[(w+2)%3].base+fmt.Sprintf("/customers/ev-%d/events?count=100", w), evKey, nil, 200)
+			list, _ := hist.body["list"].([]any)
+			if len(list) != 1+each {
+				t.Fatalf("ev-%d: %d events", w, len(list))
+			}
+			for i, e := range list[1:] {
+				obj := e.(map[string]any)["data"].(map[string]any)["object"].(map[string]any)
+				if obj["first_name"] != fmt.Sprint("N", i) {
+					t.Fatalf("ev-%d: event %d shows first_name %v", w, i+1, obj["first_name"])
+				}
+			}
+		}
+	})
+
 	t.Run("a key revoked with the CLI is refused by every node within 5 s", func(t *testing.T) {
 		doomed := cli(t, dbURL, "key", "create", "acme")
 		for _, n := range nodes {
