@@ -19,6 +19,10 @@ const (
 	ERATELIMIT    = "rate_limited" // the caller exceeded a rate limit
 	EUNAVAILABLE  = "unavailable"  // the database cannot be reached
 	EINTERNAL     = "internal"     // anything else: a fault of the server
+
+	// The Idempotency-Key of a request (extensions §5):
+	EKEYREUSED = "idempotency_key_reused" // the key was used for another request
+	EKEYINUSE  = "idempotency_key_in_use" // a request with the key is still running
 )
 
 // FieldError describes one bad field of a request.

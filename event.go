@@ -19,6 +19,10 @@ type Caller struct {
 	APIKeyPrefix   string // the key's public prefix, as key list shows it; "" for an operator's command
 	RequestID      string // the request's x-request-id, or a command's own id
 	IdempotencyKey string // "" when the request had none
+	// Idempotency, when the request has an Idempotency-Key, is the claim the
+	// service took on it: the change stores its answer in the same
+	// transaction.
+	Idempotency *Idempotency
 }
 
 // Event is one entry of a merchant's event log: a change to a customer, as

@@ -71,6 +71,9 @@ type StoreReader interface {
 	// aside) and whether another page follows. A q.StartingAfter that is
 	// not a numbered event of the merchant is ErrBadCursor.
 	ListEvents(ctx context.Context, merchantID string, q EventQuery) (events []SealedEvent, total int, hasMore bool, err error)
+	// FindIdempotentRecord returns the record of the merchant's key with
+	// this keyed hash, or ErrNotFound.
+	FindIdempotentRecord(ctx context.Context, merchantID string, keyHash []byte) (IdempotentRecord, error)
 	// MerchantsWithUnnumberedEvents returns the merchants that have events
 	// not yet numbered: never any on a store that numbers events as they
 	// are inserted.
@@ -80,11 +83,23 @@ type StoreReader interface {
 // StoreTx is the writing side of a Store, inside the transaction of Write:
 // a flat list of operations, each on sealed records.
 type StoreTx interface {
+	// ClaimIdempotentRecord stores r, a claim in flight, unless the key has a
+	// live record: one done that has not expired at now, or one in flight
+	// whose LockedUntil is after now. It returns (r, true) when it claimed
+	// the key, and (the live record, false) when not.
+	ClaimIdempotentRecord(ctx context.Context, r IdempotentRecord, now time.Time) (IdempotentRecord, bool, error)
+	// CompleteIdempotentRecord marks the claim r holds (r.Token) done, with
+	// its Status, Answer, KeyVersion, CustomerID and Expires. ErrChanged
+	// when the key is no longer claimed by r.Token.
+	CompleteIdempotentRecord(ctx context.Context, r IdempotentRecord) error
 	// CustomersToReencrypt returns up to limit of the merchant's customers
 	// whose KeyVersion is below version, and locks them for this
 	// transaction; on PostgreSQL rows locked by another transaction are
 	// skipped.
 	CustomersToReencrypt(ctx context.Context, merchantID string, below uint32, limit int) ([]SealedCustomer, error)
+	// DeleteExpiredIdempotentRecords deletes up to limit of the records,
+	// of every merchant, that expired before now, and returns how many.
+	DeleteExpiredIdempotentRecords(ctx context.Context, now time.Time, limit int) (int, error)
 	// DeleteEventsBefore deletes up to limit of the merchant's events
 	// created before t and returns how many it deleted.
 	DeleteEventsBefore(ctx context.Context, merchantID string, t time.Time, limit int) (int, error)
@@ -96,8 +111,9 @@ type StoreTx interface {
 	// country code and timestamps as a tombstone that no lookup finds,
 	// every sealed field and the reference index (which becomes free)
 	// are deleted, and so is the Personal part of every event of the
-	// customer. ErrNotFound when there is no such customer (or it is
-	// erased), ErrChanged when its version is not version.
+	// customer and the answer of every idempotent record that shows it
+	// (which becomes IdempotencyErased). ErrNotFound when there is no such
+	// customer (or it is erased), ErrChanged when its version is not version.
 	EraseCustomer(ctx context.Context, merchantID, id string, version int64, ev *SealedEvent) error
 	// EventsToReencrypt returns up to limit of the merchant's events whose
 	// Personal part is sealed under a KeyVersion below version, locked for
@@ -121,12 +137,16 @@ type StoreTx interface {
 	// NumberEvents numbers up to limit of the merchant's unnumbered events,
 	// continuing its sequence without a gap, each customer's events in
 	// the order of their CustomerVersion, and returns how many it numbered.
-	// It returns 0 at once when another transaction is numbering the
-	// merchant's events.
-	NumberEvents(ctx context.Context, merchantID string, limit int) (int, error)
+	// When another transaction is numbering the merchant's events it waits
+	// for it if wait is set, and else returns 0 at once.
+	NumberEvents(ctx context.Context, merchantID string, limit int, wait bool) (int, error)
 	// ListWrappedKeys is StoreReader.ListWrappedKeys inside the
 	// transaction; the keys read stay locked until it ends.
 	ListWrappedKeys(ctx context.Context, merchantID string) ([]WrappedKey, error)
+	// ReleaseIdempotentRecord deletes the claim in flight that token holds on
+	// the merchant's key, if it still does: the request did not succeed, and
+	// the key is free again.
+	ReleaseIdempotentRecord(ctx context.Context, merchantID string, keyHash, token []byte) error
 	// ReplaceCustomer rewrites the sealed fields, reference index and
 	// KeyVersion of the customer with c's merchant and id (a re-encryption:
 	// the timestamps, country code and version are left alone);

@@ -102,6 +102,18 @@ func (r *Keyring) BlindIndex(ref string) []byte {
 	return m.Sum(nil)
 }
 
+// KeyedHash returns HMAC-SHA-256 under the merchant's index key of value,
+// in a domain of its own (a name no other use of the key shares), for what
+// must be found or compared without being stored: an Idempotency-Key and
+// the request it was used for.
+func (r *Keyring) KeyedHash(domain string, value []byte) []byte {
+	m := hmac.New(sha256.New, r.index)
+	m.Write([]byte(domain))
+	m.Write([]byte{0})
+	m.Write(value)
+	return m.Sum(nil)
+}
+
 // SealField seals one field value; an empty value (an unset optional field)
 // is nil, stored as NULL.
 func (r *Keyring) SealField(customerID, field, value string) ([]byte, error) {

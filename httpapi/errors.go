@@ -52,6 +52,10 @@ func errorFor(err error) apiError {
 			developerMsg: "Customer account with given object reference already exists.", code: "ALREADY_EXISTS", category: userError}
 	case customerd.EUNAUTHORIZED:
 		return errUnauthorized
+	case customerd.EKEYREUSED:
+		return errKeyReused
+	case customerd.EKEYINUSE:
+		return errKeyInUse
 	case customerd.ERATELIMIT:
 		return rateLimited(1)
 	case customerd.EUNAVAILABLE:

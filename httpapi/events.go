@@ -11,7 +11,10 @@ import (
 // eraseCustomer serves DELETE /customers/{customer_id}: the erasure. A body,
 // if any, is ignored.
 func (s *Server) eraseCustomer(req *request, id string) {
-	if !s.authenticate(req) {
+	if !s.authenticate(req) || !s.idempotencyKey(req) {
+		return
+	}
+	if !s.claim(req, nil, func(v any) ([]byte, error) { return erasedJSON(v.(string)), nil }) {
 		return
 	}
 	erased, err := s.svc.EraseCustomer(req.storeContext(), req.caller(), id)
@@ -19,9 +22,18 @@ func (s *Server) eraseCustomer(req *request, id string) {
 		s.failErr(req, err)
 		return
 	}
+	body := erasedJSON(erased)
+	if req.idem != nil && req.idem.Answer != nil {
+		body = req.idem.Answer
+	}
+	s.write(req, http.StatusOK, body)
+}
+
+// erasedJSON is the answer of an erasure.
+func erasedJSON(id string) []byte {
 	b := append(make([]byte, 0, 80), `{"id":`...)
-	b = appendString(b, erased)
-	s.write(req, http.StatusOK, append(b, `,"object":"customer","deleted":true}`...))
+	b = appendString(b, id)
+	return append(b, `,"object":"customer","deleted":true}`...)
 }
 
 // getEvent serves GET /events/{event_id}.

@@ -18,7 +18,7 @@ func (s *Server) health(req *request, _ string) {
 
 // createCustomer serves POST /customers.
 func (s *Server) createCustomer(req *request, _ string) {
-	if !s.authenticate(req) {
+	if !s.authenticate(req) || !s.idempotencyKey(req) {
 		return
 	}
 	p, hint, ok := s.readBody(req)
@@ -28,6 +28,9 @@ func (s *Server) createCustomer(req *request, _ string) {
 	withToken, err := parseBool(p, optionClientAuthToken)
 	if err != nil {
 		s.failErr(req, err)
+		return
+	}
+	if !s.claim(req, p, func(v any) ([]byte, error) { return s.customerJSON(v.(*customerd.Customer), withToken) }) {
 		return
 	}
 	c, err := s.svc.CreateCustomer(req.storeContext(), req.caller(), customerd.CreateRequest{
@@ -44,6 +47,20 @@ func (s *Server) createCustomer(req *request, _ string) {
 	}
 	s.metrics.CustomerCreated()
 	s.respondCustomer(req, c, withToken)
+}
+
+// customerJSON is a customer's answer, with a fresh client auth token when
+// asked for.
+func (s *Server) customerJSON(c *customerd.Customer, withToken bool) ([]byte, error) {
+	var tok *customerd.ClientAuthToken
+	if withToken {
+		t, err := customerd.NewClientAuthToken(s.now())
+		if err != nil {
+			return nil, err
+		}
+		tok = &t
+	}
+	return appendCustomer(make([]byte, 0, 512), c, tok), nil
 }
 
 // getCustomer serves GET /customers/{customer_id}.
@@ -74,11 +91,14 @@ func (s *Server) getCustomer(req *request, id string) {
 // updateCustomer serves POST /customers/{customer_id}: a partial update.
 // The token option is ignored here, as Juspay does.
 func (s *Server) updateCustomer(req *request, id string) {
-	if !s.authenticate(req) {
+	if !s.authenticate(req) || !s.idempotencyKey(req) {
 		return
 	}
 	p, _, ok := s.readBody(req)
 	if !ok {
+		return
+	}
+	if !s.claim(req, p, func(v any) ([]byte, error) { return s.customerJSON(v.(*customerd.Customer), false) }) {
 		return
 	}
 	c, err := s.svc.UpdateCustomer(req.storeContext(), req.caller(), id, customerd.UpdateRequest{
@@ -96,17 +116,19 @@ func (s *Server) updateCustomer(req *request, id string) {
 	s.respondCustomer(req, c, false)
 }
 
+// respondCustomer answers with a customer: the bytes stored as the answer
+// of the request's Idempotency-Key, when it has one and they were.
 func (s *Server) respondCustomer(req *request, c *customerd.Customer, withToken bool) {
-	var tok *customerd.ClientAuthToken
-	if withToken {
-		t, err := customerd.NewClientAuthToken(s.now())
-		if err != nil {
-			s.failErr(req, err)
-			return
-		}
-		tok = &t
+	if req.idem != nil && req.idem.Answer != nil {
+		s.write(req, http.StatusOK, req.idem.Answer)
+		return
 	}
-	s.write(req, http.StatusOK, appendCustomer(make([]byte, 0, 512), c, tok))
+	body, err := s.customerJSON(c, withToken)
+	if err != nil {
+		s.failErr(req, err)
+		return
+	}
+	s.write(req, http.StatusOK, body)
 }
 
 // readBody checks the media type and size of a POST body and parses it. It

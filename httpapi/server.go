@@ -103,7 +103,10 @@ type request struct {
 	requestID  string
 	route      string // the route pattern, never the raw path
 	merchantID string
-	keyPrefix  string // the authenticated key's public prefix
+	keyPrefix  string                 // the authenticated key's public prefix
+	pathID     string                 // the decoded id the path names, if any
+	idemKey    string                 // the Idempotency-Key, when the request has one
+	idem       *customerd.Idempotency // the claim on it, while the write runs
 	status     int
 	bytes      int
 
@@ -167,6 +170,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				s.fail(req, errInternal)
 			}
 		}
+		if req.idem != nil && req.idem.Answer == nil {
+			s.release(req)
+		}
 		if req.cancel != nil {
 			req.cancel()
 		}
@@ -201,6 +207,7 @@ func (s *Server) route(req *request) {
 		s.fail(req, errMethodNotAllowed)
 		return
 	}
+	req.pathID = id
 	h(s, req, id)
 }
 
@@ -257,7 +264,8 @@ func (s *Server) authenticate(req *request) bool {
 
 // caller is who makes the request's change, for its event.
 func (req *request) caller() customerd.Caller {
-	return customerd.Caller{MerchantID: req.merchantID, APIKeyPrefix: req.keyPrefix, RequestID: req.requestID}
+	return customerd.Caller{MerchantID: req.merchantID, APIKeyPrefix: req.keyPrefix, RequestID: req.requestID,
+		IdempotencyKey: req.idemKey, Idempotency: req.idem}
 }
 
 // unauthorized logs why a presented key failed (with the key's prefix at
@@ -356,7 +364,8 @@ func newIDs(n int) string {
 }
 
 // storeTimeout bounds the database calls of one request, all of them
-// together. It is shorter than the HTTP server's WriteTimeout, so that a
-// stuck database still gets a 5xx answer written rather than a cut
-// connection.
-const storeTimeout = 10 * time.Second
+// together: however many calls a request makes (a key lookup, a read, a
+// write), a database that hangs is answered with a 503 within 5 s. It is far
+// shorter than the HTTP server's WriteTimeout, so that the 5xx is written
+// rather than the connection cut.
+const storeTimeout = 4500 * time.Millisecond

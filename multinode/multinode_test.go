@@ -3,6 +3,8 @@ package multinode_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"net/url"
 	"strings"
 	"sync"
@@ -257,6 +259,52 @@ func TestThreeNodesActAsOneService(t *testing.T) {
 					t.Fatalf("ev-%d: event %d shows first_name %v", w, i+1, obj["first_name"])
 				}
 			}
+		}
+	})
+
+	t.Run("concurrent requests with one Idempotency-Key on 3 nodes make one change", func(t *testing.T) {
+		const tries = 24
+		results := make([]response, tries)
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for i := range tries {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				req, _ := http.NewRequest("POST", nodes[i%3].base+"/customers",
+					strings.NewReader(url.Values{"object_reference_id": {"keyed-once"}, "mobile_number": {"1"}}.Encode()))
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				req.Header.Set("Idempotency-Key", "multinode-once")
+				req.SetBasicAuth(key, "")
+				res, err := client.Do(req)
+				if err != nil {
+					results[i] = response{transportE: err}
+					return
+				}
+				defer res.Body.Close()
+				raw, _ := io.ReadAll(res.Body)
+				results[i] = response{status: res.StatusCode, header: res.Header, raw: string(raw)}
+			}()
+		}
+		close(start)
+		wg.Wait()
+		ran := 0
+		for i, r := range results {
+			switch {
+			case r.status == 200 && r.header.Get("Idempotent-Replayed") == "":
+				ran++
+			case r.status == 200, r.status == 409:
+			default:
+				t.Errorf("request %d on %s: %d %s %v", i, nodes[i%3].name, r.status, r.raw, r.transportE)
+			}
+		}
+		if ran != 1 {
+			t.Fatalf("%d requests with one key ran, want exactly 1", ran)
+		}
+		page := mustCall(t, "GET", c.base+"/events?type=customer.created&customer_id=keyed-once", key, nil, 200)
+		if page.body["total"] != float64(1) {
+			t.Fatalf("events of the keyed create: %s", page.raw)
 		}
 	})
 

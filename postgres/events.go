@@ -127,10 +127,13 @@ func (s *Store) MerchantsWithUnnumberedEvents(ctx context.Context) ([]string, er
 // is numbered by a later call, after these. Each customer's events keep the
 // order of its versions: an update is made from the customer as the
 // previous event left it, so the previous event has committed first.
-func (t txn) NumberEvents(ctx context.Context, merchantID string, limit int) (int, error) {
+func (t txn) NumberEvents(ctx context.Context, merchantID string, limit int, wait bool) (int, error) {
+	lock := `SELECT last_sequence FROM event_counters WHERE merchant_id = $1 FOR UPDATE SKIP LOCKED`
+	if wait {
+		lock = `SELECT last_sequence FROM event_counters WHERE merchant_id = $1 FOR UPDATE`
+	}
 	var last int64
-	err := t.tx.QueryRow(ctx, `SELECT last_sequence FROM event_counters WHERE merchant_id = $1 FOR UPDATE SKIP LOCKED`,
-		merchantID).Scan(&last)
+	err := t.tx.QueryRow(ctx, lock, merchantID).Scan(&last)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return 0, nil // another transaction holds it, and numbers them
 	}

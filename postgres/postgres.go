@@ -36,9 +36,9 @@ const (
 	// DefaultConnectTimeout bounds one connection attempt, unless the URL sets
 	// connect_timeout.
 	DefaultConnectTimeout = 2 * time.Second
-	// DefaultOpTimeout bounds one store call, retries included. When the
-	// database hangs, the first call of a request fails after it, so a
-	// request is answered within 5 s however the database fails.
+	// DefaultOpTimeout bounds one store call, retries included. A request's
+	// calls together are bounded by the HTTP layer's own deadline (4.5 s),
+	// so a request is answered within 5 s however the database fails.
 	DefaultOpTimeout = 3 * time.Second
 )
 

@@ -152,7 +152,9 @@ func (t txn) UpdateCustomer(ctx context.Context, u customerd.SealedUpdate, ev *c
 var eraseSQL = `WITH c AS (UPDATE customers SET ref_index = NULL, object_reference_id = NULL, mobile_number = NULL,
 		email_address = NULL, first_name = NULL, last_name = NULL, erased_at = $4, version = version + 1
 		WHERE merchant_id = $1 AND id = $2 AND version = $3 AND erased_at IS NULL RETURNING id),
-	e AS (UPDATE events SET personal = NULL WHERE merchant_id = $1 AND customer_id IN (SELECT id FROM c))
+	e AS (UPDATE events SET personal = NULL WHERE merchant_id = $1 AND customer_id IN (SELECT id FROM c)),
+	i AS (UPDATE idempotency_keys SET state = 'erased', answer = NULL
+		WHERE merchant_id = $1 AND customer_id IN (SELECT id FROM c) AND state = 'done')
 	` + insertEventFrom("c", 5)
 
 // EraseCustomer implements customerd.StoreTx.

@@ -25,8 +25,8 @@ const (
 
 // StartBackground starts the background work: numbering committed events
 // (PostgreSQL; SQLite numbers them as it writes them), deleting events older
-// than the retention, and finishing the re-encryption of data-key rotations
-// that were interrupted. serve calls it; short-lived commands do not, since
+// than the retention and expired Idempotency-Key records, and finishing the
+// re-encryption of data-key rotations that were interrupted. serve calls it; short-lived commands do not, since
 // their own writes would race with it. Close stops it.
 func (s *Service) StartBackground() {
 	ctx, cancel := context.WithCancel(context.Background())
@@ -82,11 +82,9 @@ func newHolderID() string {
 }
 
 // pruneEvents deletes, if this process holds the pruning lease, every
-// merchant's events older than the retention.
+// merchant's events older than the retention, and the expired
+// Idempotency-Key records.
 func (s *Service) pruneEvents(ctx context.Context, holder string) error {
-	if s.retention < 0 {
-		return nil
-	}
 	now := s.now()
 	var mine bool
 	err := s.store.Write(ctx, func(ctx context.Context, tx customerd.StoreTx) error {
@@ -96,6 +94,12 @@ func (s *Service) pruneEvents(ctx context.Context, holder string) error {
 	})
 	if err != nil || !mine {
 		return err
+	}
+	if err := s.pruneIdempotentRecords(ctx, now); err != nil {
+		return err
+	}
+	if s.retention < 0 {
+		return nil
 	}
 	merchants, err := s.store.ListMerchants(ctx)
 	if err != nil {

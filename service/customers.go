@@ -30,6 +30,12 @@ func (s *Service) CreateCustomer(ctx context.Context, caller customerd.Caller, r
 // transaction: all of them, or none when one fails (ECONFLICT for a taken id
 // or reference). Bulk loading uses it; the API creates one at a time.
 func (s *Service) InsertCustomers(ctx context.Context, caller customerd.Caller, cs ...*customerd.Customer) error {
+	if len(cs) == 0 {
+		return nil
+	}
+	if caller.Idempotency != nil && len(cs) != 1 {
+		return errors.New("service: an Idempotency-Key covers the create of one customer")
+	}
 	rows := make([]customerd.SealedCustomer, len(cs))
 	events := make([]customerd.SealedEvent, len(cs))
 	now := s.now()
@@ -50,7 +56,11 @@ func (s *Service) InsertCustomers(ctx context.Context, caller customerd.Caller, 
 				return err
 			}
 		}
-		err = s.store.Write(ctx, func(ctx context.Context, tx customerd.StoreTx) error {
+		var result any
+		if len(cs) == 1 {
+			result = cs[0]
+		}
+		err = s.commit(ctx, caller, ring, result, cs[0].ID, func(ctx context.Context, tx customerd.StoreTx) error {
 			for i := range rows {
 				if err := tx.InsertCustomer(ctx, &rows[i], &events[i]); err != nil {
 					return err
@@ -64,9 +74,6 @@ func (s *Service) InsertCustomers(ctx context.Context, caller customerd.Caller, 
 				return err
 			}
 			continue
-		}
-		if err == nil {
-			s.eventWritten()
 		}
 		return err
 	}
@@ -141,7 +148,7 @@ func (s *Service) UpdateCustomer(ctx context.Context, caller customerd.Caller, i
 		if err != nil {
 			return nil, err
 		}
-		err = s.store.Write(ctx, func(ctx context.Context, tx customerd.StoreTx) error {
+		err = s.commit(ctx, caller, ring, &after, row.ID, func(ctx context.Context, tx customerd.StoreTx) error {
 			return tx.UpdateCustomer(ctx, u, &ev)
 		})
 		switch {
@@ -158,7 +165,6 @@ func (s *Service) UpdateCustomer(ctx context.Context, caller customerd.Caller, i
 		case err != nil:
 			return nil, err
 		}
-		s.eventWritten()
 		return &after, nil
 	}
 }
@@ -194,7 +200,7 @@ func (s *Service) EraseCustomer(ctx context.Context, caller customerd.Caller, id
 		if err != nil {
 			return "", err
 		}
-		err = s.store.Write(ctx, func(ctx context.Context, tx customerd.StoreTx) error {
+		err = s.commit(ctx, caller, ring, row.ID, row.ID, func(ctx context.Context, tx customerd.StoreTx) error {
 			return tx.EraseCustomer(ctx, caller.MerchantID, row.ID, row.Version, &ev)
 		})
 		if errors.Is(err, customerd.ErrChanged) && attempt < maxChangedRetries {
@@ -203,7 +209,6 @@ func (s *Service) EraseCustomer(ctx context.Context, caller customerd.Caller, id
 		if err != nil {
 			return "", err
 		}
-		s.eventWritten()
 		if err := s.store.PurgeFreed(context.WithoutCancel(ctx)); err != nil && s.onBackgroundError != nil {
 			s.onBackgroundError(fmt.Errorf("after erasing a customer: %w", err))
 		}

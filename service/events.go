@@ -261,7 +261,7 @@ func (s *Service) NumberEvents(ctx context.Context) error {
 		return err
 	}
 	for _, m := range merchants {
-		if err := s.numberMerchant(ctx, m); err != nil {
+		if err := s.numberMerchant(ctx, m, false); err != nil {
 			return err
 		}
 	}
@@ -270,21 +270,24 @@ func (s *Service) NumberEvents(ctx context.Context) error {
 
 // numberPending numbers the merchant's committed, unnumbered events before a
 // read of its log, so that a client reads its own changes at once: on
-// PostgreSQL one query of a small partial index when there are none.
+// PostgreSQL one query of a small partial index when there are none. It
+// waits for another node that is numbering them.
 func (s *Service) numberPending(ctx context.Context, merchantID string) error {
 	merchants, err := s.store.MerchantsWithUnnumberedEvents(ctx)
 	if err != nil || !slices.Contains(merchants, merchantID) {
 		return err
 	}
-	return s.numberMerchant(ctx, merchantID)
+	return s.numberMerchant(ctx, merchantID, true)
 }
 
-func (s *Service) numberMerchant(ctx context.Context, merchantID string) error {
+// numberMerchant numbers the merchant's committed events in batches; the
+// background work does not wait for another node numbering them (wait).
+func (s *Service) numberMerchant(ctx context.Context, merchantID string, wait bool) error {
 	for {
 		n := 0
 		err := s.store.Write(ctx, func(ctx context.Context, tx customerd.StoreTx) error {
 			var err error
-			n, err = tx.NumberEvents(ctx, merchantID, numberBatch)
+			n, err = tx.NumberEvents(ctx, merchantID, numberBatch, wait)
 			return err
 		})
 		if err != nil {

@@ -38,6 +38,9 @@ type Config struct {
 	// work deletes them: 0 means DefaultEventRetention, a negative value
 	// keeps them for ever.
 	EventRetention time.Duration
+	// IdempotencyTTL is how long an Idempotency-Key's answer is kept: 0
+	// means customerd.DefaultIdempotencyTTL.
+	IdempotencyTTL time.Duration
 }
 
 // DefaultEventRetention is how long events are kept: 90 days.
@@ -52,6 +55,7 @@ type Service struct {
 
 	onBackgroundError func(error)
 	retention         time.Duration
+	idempotencyTTL    time.Duration
 	written           chan struct{} // an event was committed: see eventWritten
 	stopBackground    context.CancelFunc
 	background        sync.WaitGroup
@@ -64,9 +68,12 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		return nil, errors.New("service: a store and a vault are required")
 	}
 	s := &Service{store: cfg.Store, vault: cfg.Vault, now: cfg.Now, onBackgroundError: cfg.OnBackgroundError,
-		retention: cfg.EventRetention, written: make(chan struct{}, 1), stopBackground: func() {}}
+		retention: cfg.EventRetention, idempotencyTTL: cfg.IdempotencyTTL, written: make(chan struct{}, 1), stopBackground: func() {}}
 	if s.retention == 0 {
 		s.retention = DefaultEventRetention
+	}
+	if s.idempotencyTTL <= 0 {
+		s.idempotencyTTL = customerd.DefaultIdempotencyTTL
 	}
 	if s.now == nil {
 		s.now = time.Now

@@ -134,7 +134,7 @@ func (s *Store) MerchantsWithUnnumberedEvents(context.Context) ([]string, error)
 
 // NumberEvents implements customerd.StoreTx: there is never anything to
 // number.
-func (t *txn) NumberEvents(context.Context, string, int) (int, error) { return 0, nil }
+func (t *txn) NumberEvents(context.Context, string, int, bool) (int, error) { return 0, nil }
 
 // DeleteEventsBefore implements customerd.StoreTx. It looks at the
 // merchant's oldest events, by number, and deletes those of them created

@@ -12,6 +12,7 @@ import (
 const (
 	fastByID  = iota // qByID
 	fastByRef        // qByRef
+	fastIdem         // qIdemByKey
 )
 
 // fastSetup is run on every connection of the fast read pool: the
@@ -27,7 +28,7 @@ var fastSetup = []string{
 // rawsqlite.Pool.KeepReadTransactions), which saves starting and ending one
 // per lookup; where the WAL index cannot be mapped they read as before.
 func openFastReads(path string, size int) (*rawsqlite.Pool, error) {
-	p, err := rawsqlite.Open(path, size, fastSetup, []string{fastByID: qByID, fastByRef: qByRef})
+	p, err := rawsqlite.Open(path, size, fastSetup, []string{fastByID: qByID, fastByRef: qByRef, fastIdem: qIdemByKey})
 	if err != nil {
 		return nil, err
 	}

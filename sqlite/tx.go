@@ -172,6 +172,10 @@ func (t *txn) EraseCustomer(ctx context.Context, merchantID, id string, version 
 		merchantID, id); err != nil {
 		return err
 	}
+	if _, err := t.tx.ExecContext(ctx, `UPDATE idempotency_keys SET state = 'erased', answer = NULL
+		WHERE merchant_id = ? AND customer_id = ? AND state = 'done'`, merchantID, id); err != nil {
+		return err
+	}
 	return t.insertEvent(ctx, ev)
 }
 

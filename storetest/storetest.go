@@ -39,6 +39,8 @@ func Run(t *testing.T, newStore NewStore) {
 		{"events: concurrent writers' events are numbered without a gap or a duplicate", testConcurrentEventsAreNumberedWithoutGaps},
 		{"events: old ones are pruned, and a rotation re-encrypts their personal part", testPruneAndReencryptEvents},
 		{"leases: one holder at a time, until it expires", testLease},
+		{"idempotency: a key is claimed once, completed by its claim, released, expired", testIdempotentRecords},
+		{"idempotency: an erasure erases the answers that show the customer", testErasureErasesIdempotentAnswers},
 		{"write: every write of one Write commits, or none does", testAtomicWrite},
 		{"write: concurrent writes all commit", testConcurrentWrites},
 		{"concurrency: one of 16 racing inserts with one reference index wins", testRacingInserts},
@@ -786,7 +788,7 @@ func numberAll(t testing.TB, s customerd.Store) {
 	for _, m := range merchants {
 		for {
 			var n int
-			if err := write(t, s, func(tx customerd.StoreTx) (err error) { n, err = tx.NumberEvents(ctx, m, 1000); return err }); err != nil {
+			if err := write(t, s, func(tx customerd.StoreTx) (err error) { n, err = tx.NumberEvents(ctx, m, 1000, true); return err }); err != nil {
 				t.Fatal(err)
 			}
 			if n == 0 {

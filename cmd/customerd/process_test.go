@@ -160,6 +160,11 @@ func newAPIClient(addr, key string, conns int) *apiClient {
 
 // call sends a form (POST when form is not nil) and decodes the JSON answer.
 func (c *apiClient) call(method, path string, form url.Values) (int, map[string]any, error) {
+	return c.callKeyed(method, path, form, "")
+}
+
+// callKeyed is call with an Idempotency-Key, when key is not empty.
+func (c *apiClient) callKeyed(method, path string, form url.Values, key string) (int, map[string]any, error) {
 	var body io.Reader
 	if form != nil {
 		body = strings.NewReader(form.Encode())
@@ -171,6 +176,9 @@ func (c *apiClient) call(method, path string, form url.Values) (int, map[string]
 	req.Header.Set("Authorization", c.auth)
 	if form != nil {
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	if key != "" {
+		req.Header.Set("Idempotency-Key", key)
 	}
 	res, err := c.http.Do(req)
 	if err != nil {
@@ -374,6 +382,108 @@ func eventsOf(t *testing.T, client *apiClient, path string) []map[string]any {
 			return out
 		}
 		after = out[len(out)-1]["id"].(string)
+	}
+}
+
+func TestKill9DuringKeyedCreatesThenRetries(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) {
+		keyedCrash(t, "sqlite:"+filepath.Join(t.TempDir(), "keyed.db"))
+	})
+	t.Run("postgres", func(t *testing.T) {
+		keyedCrash(t, pgtest.NewSchema(t))
+	})
+}
+
+// keyedCrash sends bursts of creates, each with an Idempotency-Key, kills the
+// server mid-burst, restarts it and retries every request: each retry gets
+// its 200 (after 409s while a claim of the dead process runs out) and every
+// customer exists exactly once.
+func keyedCrash(t *testing.T, db string) {
+	bin := customerdBinary(t)
+	key := newMerchant(t, bin, db)
+	p := startProc(t, bin, db, "--rate-limit", "0")
+	const workers = 8
+	client := newAPIClient(p.addr, key, workers)
+	var sent atomic.Int64
+	var mu sync.Mutex
+	first := map[string]string{} // key -> the id its acknowledged answer named
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				k := fmt.Sprintf("keyed-%d-%d", w, i)
+				sent.Add(1)
+				status, body, err := client.callKeyed("POST", "/customers", url.Values{"object_reference_id": {k}, "mobile_number": {"1"}}, k)
+				if err != nil {
+					return // killed
+				}
+				if status != 200 {
+					t.Errorf("create %s: %d %v", k, status, body)
+					return
+				}
+				mu.Lock()
+				first[k], _ = body["id"].(string)
+				mu.Unlock()
+			}
+		}()
+	}
+	for sent.Load() < 200 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := p.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	<-p.exited
+	p = startProc(t, bin, db, "--rate-limit", "0")
+	client = newAPIClient(p.addr, key, 1)
+	refs := 0
+	for w := range workers {
+		for i := 0; ; i++ {
+			k := fmt.Sprintf("keyed-%d-%d", w, i)
+			mu.Lock()
+			id, acked := first[k]
+			mu.Unlock()
+			deadline := time.Now().Add(30 * time.Second)
+			var status int
+			var body map[string]any
+			for {
+				var err error
+				status, body, err = client.callKeyed("POST", "/customers", url.Values{"object_reference_id": {k}, "mobile_number": {"1"}}, k)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if status != 409 || time.Now().After(deadline) {
+					break
+				}
+				time.Sleep(time.Second) // Retry-After
+			}
+			if !acked && status == 200 && body["id"] == nil {
+				t.Fatalf("retry of %s: %v", k, body)
+			}
+			if status != 200 || (acked && body["id"] != id) {
+				t.Fatalf("retry of %s: %d %v; first answer named %q", k, status, body, id)
+			}
+			refs++
+			if !acked { // the last of this worker's requests: sent, not answered
+				break
+			}
+		}
+	}
+	// Each reference exactly once, with one created event.
+	all := eventsOf(t, client, "/events?type=customer.created")
+	if len(all) != refs {
+		t.Fatalf("%d customer.created events for %d keyed creates", len(all), refs)
+	}
+	seen := map[string]bool{}
+	for _, e := range all {
+		ref := e["data"].(map[string]any)["object"].(map[string]any)["object_reference_id"].(string)
+		if seen[ref] {
+			t.Fatalf("%s was created twice", ref)
+		}
+		seen[ref] = true
 	}
 }
 

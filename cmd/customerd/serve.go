@@ -31,6 +31,7 @@ type serveFlags struct {
 	keys                *masterKeyFlags
 	debugListen         *string
 	eventRetention      *string
+	idempotencyTTL      *string
 }
 
 // newServeFlags defines the flags of "customerd serve"; the top-level help
@@ -49,6 +50,7 @@ func newServeFlags(getenv func(string) string, stdout, stderr io.Writer) (*flagS
 		logLevel:       fs.String("log-level", "info", "lowest level logged: debug, info, warn or error"),
 		debugListen:    fs.String("debug-listen", "", "loopback address for pprof and write counters (off when empty)"),
 		eventRetention: fs.String("event-retention", "2160h", "how long events are kept (90 days by default); 0 keeps them for ever"),
+		idempotencyTTL: fs.String("idempotency-ttl", "24h", "how long the answer of a request with an Idempotency-Key is kept for its retries"),
 	}
 	f.limits = limitFlags(fs)
 	f.keys = addMasterKeyFlags(fs)
@@ -110,8 +112,12 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if retention == 0 {
 		retention = -1 // the service's "for ever"
 	}
+	idemTTL, err := time.ParseDuration(*f.idempotencyTTL)
+	if err != nil || idemTTL <= 0 {
+		return fmt.Errorf("--idempotency-ttl %q: want a positive duration such as 24h", *f.idempotencyTTL)
+	}
 	svc, err := openServiceWith(ctx, *db, keys, logWriter{log}, storeOptions{maxConns: *maxConns, background: true,
-		eventRetention: retention})
+		eventRetention: retention, idempotencyTTL: idemTTL})
 	if err != nil {
 		return err
 	}
@@ -162,7 +168,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		apiCfg.AccessLog = stderr // the same JSON lines, made without slog (see httpapi.Config)
 	}
 	// A client that sends its headers slowly is cut off after
-	// ReadHeaderTimeout. WriteTimeout exceeds the handlers' 10 s database
+	// ReadHeaderTimeout. WriteTimeout exceeds the handlers' 4.5 s database
 	// deadline, so a stuck database still gets its 5xx written.
 	srv := &http.Server{
 		Handler:           httpapi.New(apiCfg),

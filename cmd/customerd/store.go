@@ -39,6 +39,7 @@ type storeOptions struct {
 	// long enough, asks for it.
 	background     bool
 	eventRetention time.Duration // see service.Config
+	idempotencyTTL time.Duration // see service.Config
 }
 
 // openService opens the store a --db URL names (applying its migrations)
@@ -87,6 +88,7 @@ func openServiceWith(ctx context.Context, dbURL string, keys *masterKeyFlags, wa
 		return nil, fmt.Errorf("--db: unsupported database URL (want sqlite:PATH or postgres://…)")
 	}
 	svc, err := service.New(ctx, service.Config{Store: store, Vault: vault, EventRetention: opts.eventRetention,
+		IdempotencyTTL:    opts.idempotencyTTL,
 		OnBackgroundError: func(err error) { fmt.Fprintln(warn, backgroundWarning, err) }})
 	if err != nil {
 		store.Close()

@@ -98,3 +98,23 @@ CREATE TABLE leases (
     holder  TEXT        NOT NULL,
     expires TIMESTAMPTZ NOT NULL
 );
+
+-- Idempotency-Key records (extensions §5): the key and the request are kept
+-- as keyed hashes, never in clear; the answer is sealed.
+CREATE TABLE idempotency_keys (
+    merchant_id  TEXT        NOT NULL REFERENCES merchants (id),
+    key_hash     BYTEA       NOT NULL,
+    request_hash BYTEA       NOT NULL,
+    token        BYTEA       NOT NULL,
+    state        TEXT        NOT NULL CHECK (state IN ('in_flight', 'done', 'erased')),
+    locked_until TIMESTAMPTZ NOT NULL,
+    expires      TIMESTAMPTZ NOT NULL,
+    customer_id  TEXT,
+    status       INTEGER     NOT NULL,
+    key_version  INTEGER     NOT NULL,
+    answer       BYTEA,
+    PRIMARY KEY (merchant_id, key_hash)
+);
+
+CREATE INDEX idempotency_by_customer ON idempotency_keys (merchant_id, customer_id);
+CREATE INDEX idempotency_by_expiry ON idempotency_keys (expires);

@@ -86,3 +86,24 @@ CREATE TABLE leases (
     holder  TEXT    NOT NULL,
     expires INTEGER NOT NULL
 ) STRICT;
+
+-- Idempotency-Key records (extensions §5): the key and the request are kept
+-- as keyed hashes, never in clear; the answer is sealed. locked_until and
+-- expires are Unix nanoseconds.
+CREATE TABLE idempotency_keys (
+    merchant_id  TEXT    NOT NULL REFERENCES merchants (id),
+    key_hash     BLOB    NOT NULL,
+    request_hash BLOB    NOT NULL,
+    token        BLOB    NOT NULL,
+    state        TEXT    NOT NULL CHECK (state IN ('in_flight', 'done', 'erased')),
+    locked_until INTEGER NOT NULL,
+    expires      INTEGER NOT NULL,
+    customer_id  TEXT,
+    status       INTEGER NOT NULL,
+    key_version  INTEGER NOT NULL,
+    answer       BLOB,
+    PRIMARY KEY (merchant_id, key_hash)
+) STRICT, WITHOUT ROWID;
+
+CREATE INDEX idempotency_by_customer ON idempotency_keys (merchant_id, customer_id);
+CREATE INDEX idempotency_by_expiry ON idempotency_keys (expires);
