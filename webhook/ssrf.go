@@ -2,7 +2,6 @@ package webhook
 
 import (
 	"context"
-	"errors"
 	"net"
 	"net/netip"
 	"net/url"
@@ -182,11 +181,4 @@ func refuseForbidden(network, address string, _ syscall.RawConn) error {
 		return &refusedAddrError{ap.Addr().WithZone("").Unmap().String(), reason}
 	}
 	return nil
-}
-
-// errorsAsRefused finds a refusedAddrError in err's chain.
-func errorsAsRefused(err error) (*refusedAddrError, bool) {
-	var r *refusedAddrError
-	ok := errors.As(err, &r)
-	return r, ok
 }
