@@ -186,3 +186,24 @@ func freePort(t *testing.T) string {
 	_, port, _ := net.SplitHostPort(l.Addr().String())
 	return port
 }
+
+// TestDocsMatchTheCode holds docs/webhooks.md to the receiver it shows
+// inline and to the signature vector of the tests.
+func TestDocsMatchTheCode(t *testing.T) {
+	doc, err := os.ReadFile("../docs/webhooks.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, err := os.ReadFile(receiverJS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(doc, append([]byte("```js\n"), js...)) {
+		t.Errorf("docs/webhooks.md does not show %s as it is", receiverJS)
+	}
+	for _, s := range []string{vecSecret, vecBody, vecHeader} {
+		if !bytes.Contains(doc, []byte(s)) {
+			t.Errorf("docs/webhooks.md lacks the worked example's %q", s)
+		}
+	}
+}
