@@ -3,6 +3,7 @@ package customerd
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -78,6 +79,21 @@ type StoreReader interface {
 	// not yet numbered: never any on a store that numbers events as they
 	// are inserted.
 	MerchantsWithUnnumberedEvents(ctx context.Context) ([]string, error)
+
+	// FindWebhookEndpoint returns the merchant's endpoint with this id, or
+	// ErrNotFound.
+	FindWebhookEndpoint(ctx context.Context, merchantID, id string) (SealedEndpoint, error)
+	// ListWebhookEndpoints returns a page of the merchant's endpoints, by
+	// creation (ties by id), with how many it has in all and whether
+	// another page follows; a page.StartingAfter that is not one of its
+	// endpoints is ErrBadCursor.
+	ListWebhookEndpoints(ctx context.Context, merchantID string, page Page) (endpoints []SealedEndpoint, total int, hasMore bool, err error)
+	// ListWebhookAttempts is ListWebhookEndpoints for the delivery attempts
+	// made to one of the merchant's endpoints.
+	ListWebhookAttempts(ctx context.Context, merchantID, endpointID string, page Page) (attempts []WebhookAttempt, total int, hasMore bool, err error)
+	// LastWebhookAttempt returns the highest attempt number of the event at
+	// the endpoint, 0 when it was never tried.
+	LastWebhookAttempt(ctx context.Context, merchantID, endpointID, eventID string) (int, error)
 }
 
 // StoreTx is the writing side of a Store, inside the transaction of Write:
@@ -103,6 +119,12 @@ type StoreTx interface {
 	// DeleteEventsBefore deletes up to limit of the merchant's events
 	// created before t and returns how many it deleted.
 	DeleteEventsBefore(ctx context.Context, merchantID string, t time.Time, limit int) (int, error)
+	// DeleteWebhookAttemptsBefore deletes up to limit of the merchant's
+	// delivery attempts made before t and returns how many it deleted.
+	DeleteWebhookAttemptsBefore(ctx context.Context, merchantID string, t time.Time, limit int) (int, error)
+	// DeleteWebhookEndpoint deletes the merchant's endpoint with this id and
+	// its attempts; ErrNotFound when there is none.
+	DeleteWebhookEndpoint(ctx context.Context, merchantID, id string) error
 	// DeleteWrappedKeys deletes every wrap made under a master key other
 	// than keepMasterKeyID and returns how many it deleted.
 	DeleteWrappedKeys(ctx context.Context, keepMasterKeyID string) (int, error)
@@ -131,6 +153,12 @@ type StoreTx interface {
 	InsertCustomer(ctx context.Context, c *SealedCustomer, ev *SealedEvent) error
 	// InsertMerchant stores m; ErrConflict when its id is taken.
 	InsertMerchant(ctx context.Context, m Merchant) error
+	// InsertWebhookAttempt stores a delivery attempt.
+	InsertWebhookAttempt(ctx context.Context, a WebhookAttempt) error
+	// InsertWebhookEndpoint stores e unless its merchant has max endpoints
+	// already (ErrTooManyEndpoints); ErrConflict when its id is taken,
+	// ErrNotFound when its merchant does not exist.
+	InsertWebhookEndpoint(ctx context.Context, e SealedEndpoint, max int) error
 	// InsertWrappedKeys stores wrapped merchant keys; ErrConflict when one
 	// of them exists, ErrNotFound when its merchant does not.
 	InsertWrappedKeys(ctx context.Context, keys []WrappedKey) error
@@ -143,6 +171,9 @@ type StoreTx interface {
 	// ListWrappedKeys is StoreReader.ListWrappedKeys inside the
 	// transaction; the keys read stay locked until it ends.
 	ListWrappedKeys(ctx context.Context, merchantID string) ([]WrappedKey, error)
+	// LockWebhookEndpoint returns the merchant's endpoint with this id and
+	// locks it for the transaction; ErrNotFound when there is none.
+	LockWebhookEndpoint(ctx context.Context, merchantID, id string) (SealedEndpoint, error)
 	// ReleaseIdempotentRecord deletes the claim in flight that token holds on
 	// the merchant's key, if it still does: the request did not succeed, and
 	// the key is free again.
@@ -165,6 +196,13 @@ type StoreTx interface {
 	// and reports whether it did: of several processes that share the
 	// database, one at a time does what the lease names.
 	TakeLease(ctx context.Context, name, holder string, now, until time.Time) (bool, error)
+	// UpdateWebhookEndpoint rewrites the URL, enabled events, description
+	// and disabled flag of the endpoint with e's merchant and id (its
+	// secret and creation time stay); ErrNotFound when there is none.
+	UpdateWebhookEndpoint(ctx context.Context, e SealedEndpoint) error
+	// WebhookTargets returns the merchant's enabled endpoints, in the
+	// transaction of the change whose events they are to receive.
+	WebhookTargets(ctx context.Context, merchantID string) ([]WebhookTarget, error)
 	// UpdateCustomer writes the fields u sets, last_updated =
 	// max(last_updated, u.Now) and version u.Version+1 to the customer with
 	// u's merchant and id, whose version must be u.Version, and appends its
@@ -187,6 +225,13 @@ type StoreTx interface {
 // since. The service reads it again and makes the write afresh, so that an
 // event's previous values are exactly what its change replaced.
 var ErrChanged = errors.New("the customer changed since it was read")
+
+// ErrTooManyEndpoints is returned by a store for an endpoint created while
+// its merchant has the most it may have.
+var ErrTooManyEndpoints = &Error{Code: EINVALID,
+	Message: fmt.Sprintf("a merchant may have at most %d webhook endpoints: delete one first", MaxWebhookEndpoints),
+	Fields: []FieldError{{Field: FieldURL,
+		Detail: fmt.Sprintf("url: a merchant may have at most %d webhook endpoints: delete one first", MaxWebhookEndpoints)}}}
 
 // ErrStaleKey is returned by a store for a write sealed under a data-key
 // version that is no longer the merchant's newest: another process rotated

@@ -164,7 +164,7 @@ func TestConcurrentStartMigratesOnce(t *testing.T) {
 func TestReopenKeepsData(t *testing.T) {
 	u := pgtest.NewSchema(t)
 	s := open(t, u, postgres.Options{})
-	if applied, version := s.Migrations(); len(applied) != 1 || version != 1 {
+	if applied, version := s.Migrations(); len(applied) != 2 || version != 2 {
 		t.Fatalf("the first open applied %v, version %d", applied, version)
 	}
 	storetest.MustMerchant(t, s, "m1")

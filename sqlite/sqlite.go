@@ -37,7 +37,7 @@ type Store struct {
 	findByID, findByRef, findKey, listWraps *sql.Stmt
 	// on the writer connection: the statements every write runs, prepared
 	// once, as preparing costs more CPU than running them
-	activeVersion, insertCustomer, updateCustomer, insertEvent *sql.Stmt
+	activeVersion, insertCustomer, updateCustomer, insertEvent, webhookTargets *sql.Stmt
 
 	// cur is the StoreTx of the writer's batch in progress; only the writer
 	// goroutine uses it.
@@ -185,12 +185,13 @@ func (s *Store) prepare(ctx context.Context) error {
 	s.insertCustomer = prep(s.wdb, `INSERT INTO customers (`+customerColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 	s.updateCustomer = prep(s.wdb, updateSQL)
 	s.insertEvent = prep(s.wdb, insertEventSQL)
+	s.webhookTargets = prep(s.wdb, qWebhookTargets)
 	return err
 }
 
 func (s *Store) closeDBs() {
 	for _, st := range []*sql.Stmt{s.findByID, s.findByRef, s.findKey, s.listWraps,
-		s.activeVersion, s.insertCustomer, s.updateCustomer, s.insertEvent} {
+		s.activeVersion, s.insertCustomer, s.updateCustomer, s.insertEvent, s.webhookTargets} {
 		if st != nil {
 			st.Close()
 		}
@@ -226,6 +227,11 @@ func (s *Store) Ping(ctx context.Context) error {
 	}
 	return nil
 }
+
+// WriteDB returns the pool of the writer connection, for the job queue
+// that shares the database: its writes take turns with the Store's. It is
+// closed with the Store.
+func (s *Store) WriteDB() *sql.DB { return s.wdb }
 
 // DBStats returns the statistics of the two connection pools: "write", the
 // single writer connection, and "read", the read-only pool. The metrics
@@ -354,9 +360,10 @@ func (s *Store) Write(ctx context.Context, fn func(ctx context.Context, tx custo
 		if s.cur.tx != tx { // the first write of a new batch
 			s.cur.tx, s.cur.s = tx, s
 			if s.cur.versions == nil {
-				s.cur.versions = map[string]uint32{}
+				s.cur.versions, s.cur.targets = map[string]uint32{}, map[string][]customerd.WebhookTarget{}
 			}
 			clear(s.cur.versions)
+			clear(s.cur.targets)
 		}
 		return fn(ctx, &s.cur)
 	})

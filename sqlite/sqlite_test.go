@@ -101,12 +101,12 @@ func TestOpenReportsTheMigrationsItApplied(t *testing.T) {
 	s := open(t, path)
 	applied, version := s.Migrations()
 	s.Close()
-	if len(applied) != 1 || applied[0] != "0001_init.sql" || version != 1 {
+	if len(applied) != 2 || applied[0] != "0001_init.sql" || applied[1] != "0002_webhooks.sql" || version != 2 {
 		t.Fatalf("first open applied %v, version %d", applied, version)
 	}
 	s = open(t, path)
 	defer s.Close()
-	if applied, version := s.Migrations(); len(applied) != 0 || version != 1 {
+	if applied, version := s.Migrations(); len(applied) != 0 || version != 2 {
 		t.Fatalf("second open applied %v, version %d; want nothing", applied, version)
 	}
 }

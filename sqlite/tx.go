@@ -20,6 +20,9 @@ type txn struct {
 	// lock, so no other process can add a version while it runs: one query
 	// per merchant and batch is enough.
 	versions map[string]uint32
+	// targets remembers each merchant's enabled webhook endpoints, read
+	// once per batch likewise (see WebhookTargets).
+	targets map[string][]customerd.WebhookTarget
 }
 
 var _ customerd.StoreTx = (*txn)(nil)
