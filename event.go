@@ -23,6 +23,9 @@ type Caller struct {
 	// service took on it: the change stores its answer in the same
 	// transaction.
 	Idempotency *Idempotency
+	// NoDeliveries makes the change's events send no webhook: an import
+	// that was not asked to notify.
+	NoDeliveries bool
 }
 
 // Event is one entry of a merchant's event log: a change to a customer, as

@@ -173,6 +173,11 @@ var errEventNotFound = apiError{httpStatus: http.StatusNotFound, status: statusI
 	errorMessage: "Cannot find what you are looking for", userMessage: "Event not found.",
 	developerMsg: "No event of this merchant has this id.", code: "RESOURCE_NOT_FOUND", category: userError}
 
+// errEndpointNotFound is the 404 of an unknown webhook endpoint.
+var errEndpointNotFound = apiError{httpStatus: http.StatusNotFound, status: statusInvalidReqErr, errorCode: "object_not_found",
+	errorMessage: "Cannot find what you are looking for", userMessage: "Webhook endpoint not found.",
+	developerMsg: "No webhook endpoint of this merchant has this id.", code: "RESOURCE_NOT_FOUND", category: userError}
+
 var errRouteNotFound = apiError{httpStatus: http.StatusNotFound, status: statusInvalidReqErr, errorCode: "not_found",
 	errorMessage: "Resource not found", userMessage: "Resource not found.",
 	developerMsg: "No route matches this path.", code: "RESOURCE_NOT_FOUND", category: userError}

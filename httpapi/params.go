@@ -44,6 +44,11 @@ var knownFields = map[string]bool{
 	customerd.FieldFirstName:         true,
 	customerd.FieldLastName:          true,
 	optionClientAuthToken:            true,
+	customerd.FieldURL:               true,
+	customerd.FieldEnabledEvents:     true,
+	customerd.FieldDescription:       true,
+	customerd.FieldDisabled:          true,
+	customerd.FieldEndpoint:          true,
 }
 
 func fieldErr(field, detail string) error {

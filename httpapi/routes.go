@@ -49,7 +49,36 @@ var (
 	routeEvent = &route{pattern: "/events/{event_id}", allow: "GET", handlers: map[string]handlerFunc{
 		"GET": (*Server).getEvent,
 	}}
+	routeEventResend = &route{pattern: "/events/{event_id}/resend", allow: "POST", handlers: map[string]handlerFunc{
+		"POST": (*Server).resendEvent,
+	}}
+	routeWebhookEndpoints = &route{pattern: "/webhook_endpoints", allow: "GET, POST", handlers: map[string]handlerFunc{
+		"GET":  (*Server).listWebhookEndpoints,
+		"POST": (*Server).createWebhookEndpoint,
+	}}
+	routeWebhookEndpoint = &route{pattern: "/webhook_endpoints/{id}", allow: "GET, POST, DELETE", handlers: map[string]handlerFunc{
+		"GET":    (*Server).getWebhookEndpoint,
+		"POST":   (*Server).updateWebhookEndpoint,
+		"DELETE": (*Server).deleteWebhookEndpoint,
+	}}
+	routeWebhookAttempts = &route{pattern: "/webhook_endpoints/{id}/attempts", allow: "GET", handlers: map[string]handlerFunc{
+		"GET": (*Server).listWebhookAttempts,
+	}}
 )
+
+// nested are the routes below an object's path: prefix, then the object's
+// id, then (when the suffix is not empty) the suffix.
+var nested = []struct {
+	prefix, suffix string
+	rt             *route
+}{
+	{"/customers/", "/events", routeCustomerEvents},
+	{"/customers/", "", routeCustomer},
+	{"/events/", "/resend", routeEventResend},
+	{"/events/", "", routeEvent},
+	{"/webhook_endpoints/", "/attempts", routeWebhookAttempts},
+	{"/webhook_endpoints/", "", routeWebhookEndpoint},
+}
 
 // match finds the route of u. An id is one path segment, percent-decoded:
 // %40 and a raw '@' are the same, %2F is part of the id, and '+' stays a
@@ -61,6 +90,8 @@ func match(u *url.URL) (*route, string, bool) {
 		return routeCustomers, "", true
 	case "/events":
 		return routeEvents, "", true
+	case "/webhook_endpoints":
+		return routeWebhookEndpoints, "", true
 	case "/healthz":
 		return routeHealth, "", true
 	case "/readyz":
@@ -72,25 +103,24 @@ func match(u *url.URL) (*route, string, bool) {
 	case "/metrics":
 		return routeMetrics, "", true
 	}
-	rt := routeCustomer
-	seg, ok := strings.CutPrefix(path, "/customers/")
-	if !ok {
-		if seg, ok = strings.CutPrefix(path, "/events/"); !ok {
+	for _, n := range nested {
+		seg, ok := strings.CutPrefix(path, n.prefix)
+		if !ok {
+			continue
+		}
+		if n.suffix != "" {
+			if seg, ok = strings.CutSuffix(seg, n.suffix); !ok {
+				continue
+			}
+		}
+		if seg == "" || strings.IndexByte(seg, '/') >= 0 {
 			return nil, "", false
 		}
-		rt = routeEvent
-	}
-	if rt == routeCustomer {
-		if s, events := strings.CutSuffix(seg, "/events"); events {
-			seg, rt = s, routeCustomerEvents
+		id, err := url.PathUnescape(seg)
+		if err != nil || id == "" {
+			return nil, "", false
 		}
+		return n.rt, id, true
 	}
-	if seg == "" || strings.IndexByte(seg, '/') >= 0 {
-		return nil, "", false
-	}
-	id, err := url.PathUnescape(seg)
-	if err != nil || id == "" {
-		return nil, "", false
-	}
-	return rt, id, true
+	return nil, "", false
 }

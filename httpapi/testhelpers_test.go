@@ -30,6 +30,28 @@ type testAPI struct {
 	key1  string // merchant m1
 	key2  string // merchant m2
 	clock atomic.Int64
+	queue *recordingQueue // the deliveries the service scheduled
+}
+
+// recordingQueue is a service.DeliveryQueue that records what it is given:
+// the HTTP layer's tests look at what was scheduled, package delivery's at
+// what is delivered.
+type recordingQueue struct {
+	mu  sync.Mutex
+	got []customerd.Delivery
+}
+
+func (q *recordingQueue) Schedule(_ context.Context, _ customerd.StoreTx, ds []customerd.Delivery) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.got = append(q.got, ds...)
+	return nil
+}
+
+func (q *recordingQueue) scheduled() []customerd.Delivery {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return append([]customerd.Delivery(nil), q.got...)
 }
 
 func newTestAPI(t *testing.T) *testAPI {
@@ -55,7 +77,8 @@ func newTestAPIWithStore(t *testing.T, configure func(*httpapi.Config), wrap fun
 	a := &testAPI{t: t}
 	a.clock.Store(time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC).Unix())
 	now := func() time.Time { return time.Unix(a.clock.Load(), 0) }
-	a.svc = newService(t, store, now)
+	a.queue = &recordingQueue{}
+	a.svc = newServiceWith(t, service.Config{Store: store, Now: now, Deliveries: a.queue})
 	a.key1 = mustMerchant(t, a.svc, "m1")
 	a.key2 = mustMerchant(t, a.svc, "m2")
 	cfg := httpapi.Config{Service: a.svc, Now: now}
@@ -84,7 +107,15 @@ var testVault = sync.OnceValue(func() *fieldcrypt.Vault {
 // newService is the service over store, on the clock now (nil: time.Now).
 func newService(t testing.TB, store customerd.Store, now func() time.Time) *service.Service {
 	t.Helper()
-	svc, err := service.New(context.Background(), service.Config{Store: store, Vault: testVault(), Now: now})
+	return newServiceWith(t, service.Config{Store: store, Now: now})
+}
+
+// newServiceWith is newService with more of the service's Config; its
+// Vault is the test process's.
+func newServiceWith(t testing.TB, cfg service.Config) *service.Service {
+	t.Helper()
+	cfg.Vault = testVault()
+	svc, err := service.New(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -39,6 +39,7 @@ type Metrics struct {
 	updated      prometheus.Counter
 	authFailures *prometheus.CounterVec
 	rateLimited  *prometheus.CounterVec
+	webhook      webhookMetrics
 
 	// series caches the children of requests and duration by their labels:
 	// one map lookup per request instead of two label hashings.
@@ -90,9 +91,11 @@ func New() *Metrics {
 			Help: "Requests refused with 429, by limiter.",
 		}, []string{"limiter"}),
 	}
+	m.webhook = newWebhookMetrics()
 	m.reg.MustRegister(m.requests, m.duration, m.inFlight, m.created, m.updated, m.authFailures, m.rateLimited,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.reg.MustRegister(m.webhook.collectors()...)
 	// Known label values start at zero, so that rate() works from the first failure.
 	for _, r := range []string{AuthMissingCredentials, AuthInvalidKey, AuthMerchantMismatch} {
 		m.authFailures.WithLabelValues(r)

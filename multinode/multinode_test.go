@@ -362,9 +362,12 @@ func checkMigrated(t *testing.T, dbURL string) {
 // schema in place, and running it again changes nothing.
 func TestMigrateCommand(t *testing.T) {
 	dbURL := pgtest.NewDatabase(t)
-	for _, want := range []string{": created schema version 1 (0001_init.sql)", ": schema version 1 is up to date; nothing to apply"} {
-		if out := cli(t, dbURL, "migrate"); !strings.HasSuffix(out, want) {
-			t.Fatalf("customerd migrate printed %q, want it to end in %q", out, want)
+	for _, want := range [][2]string{
+		{": created schema version 2 (0001_init.sql, 0002_webhooks.sql)\n", "webhook job queue (River): applied migrations 1 to "},
+		{": schema version 2 is up to date; nothing to apply\n", "webhook job queue (River): up to date"},
+	} {
+		if out := cli(t, dbURL, "migrate"); !strings.Contains(out, want[0]) || !strings.Contains(out, want[1]) {
+			t.Fatalf("customerd migrate printed %q, want %q and %q", out, want[0], want[1])
 		}
 		checkMigrated(t, dbURL)
 	}

@@ -105,9 +105,15 @@ func (s *Service) pruneEvents(ctx context.Context, holder string) error {
 	if err != nil {
 		return err
 	}
+	// An event is kept while its deliveries may still be tried; the
+	// attempts go with the events of their time.
+	keep := max(s.retention, s.webhookMaxAge+time.Hour)
 	for _, m := range merchants {
-		if _, err := s.PruneEvents(ctx, m.ID, now.Add(-s.retention)); err != nil {
+		if _, err := s.PruneEvents(ctx, m.ID, now.Add(-keep)); err != nil {
 			return err
+		}
+		if err := s.pruneWebhookAttempts(ctx, m.ID, now.Add(-keep)); err != nil {
+			return fmt.Errorf("deleting the old webhook attempts of merchant %q: %w", m.ID, err)
 		}
 	}
 	return nil

@@ -60,7 +60,11 @@ func (s *Service) InsertCustomers(ctx context.Context, caller customerd.Caller, 
 		if len(cs) == 1 {
 			result = cs[0]
 		}
-		err = s.commit(ctx, caller, ring, result, cs[0].ID, func(ctx context.Context, tx customerd.StoreTx) error {
+		sealed := make([]*customerd.SealedEvent, len(events))
+		for i := range events {
+			sealed[i] = &events[i]
+		}
+		err = s.commit(ctx, caller, ring, result, cs[0].ID, sealed, func(ctx context.Context, tx customerd.StoreTx) error {
 			for i := range rows {
 				if err := tx.InsertCustomer(ctx, &rows[i], &events[i]); err != nil {
 					return err
@@ -148,7 +152,7 @@ func (s *Service) UpdateCustomer(ctx context.Context, caller customerd.Caller, i
 		if err != nil {
 			return nil, err
 		}
-		err = s.commit(ctx, caller, ring, &after, row.ID, func(ctx context.Context, tx customerd.StoreTx) error {
+		err = s.commit(ctx, caller, ring, &after, row.ID, []*customerd.SealedEvent{&ev}, func(ctx context.Context, tx customerd.StoreTx) error {
 			return tx.UpdateCustomer(ctx, u, &ev)
 		})
 		switch {
@@ -200,7 +204,7 @@ func (s *Service) EraseCustomer(ctx context.Context, caller customerd.Caller, id
 		if err != nil {
 			return "", err
 		}
-		err = s.commit(ctx, caller, ring, row.ID, row.ID, func(ctx context.Context, tx customerd.StoreTx) error {
+		err = s.commit(ctx, caller, ring, row.ID, row.ID, []*customerd.SealedEvent{&ev}, func(ctx context.Context, tx customerd.StoreTx) error {
 			return tx.EraseCustomer(ctx, caller.MerchantID, row.ID, row.Version, &ev)
 		})
 		if errors.Is(err, customerd.ErrChanged) && attempt < maxChangedRetries {

@@ -121,13 +121,14 @@ func (s *Service) Release(ctx context.Context, idem *customerd.Idempotency) erro
 	})
 }
 
-// commit runs change, a write of a customer with its event, as one store
-// write with what the change brings along: when the caller holds an
-// Idempotency-Key, the answer its result renders, sealed, completing the
-// key's record in the same transaction. customerID is the customer the
-// answer shows, so that its erasure erases the answer too.
+// commit runs change, a write of a customer with its events (or of a
+// webhook endpoint, without), as one store write with what the change
+// brings along: the webhook deliveries of its events, and, when the caller
+// holds an Idempotency-Key, the answer its result renders, sealed,
+// completing the key's record in the same transaction. customerID is the
+// customer the answer shows, so that its erasure erases the answer too.
 func (s *Service) commit(ctx context.Context, caller customerd.Caller, ring *fieldcrypt.Keyring, result any, customerID string,
-	change func(ctx context.Context, tx customerd.StoreTx) error) error {
+	events []*customerd.SealedEvent, change func(ctx context.Context, tx customerd.StoreTx) error) error {
 	idem := caller.Idempotency
 	var answer customerd.IdempotentRecord
 	var body []byte
@@ -146,6 +147,11 @@ func (s *Service) commit(ctx context.Context, caller customerd.Caller, ring *fie
 	err := s.store.Write(ctx, func(ctx context.Context, tx customerd.StoreTx) error {
 		if err := change(ctx, tx); err != nil {
 			return err
+		}
+		if !caller.NoDeliveries {
+			if err := s.scheduleDeliveries(ctx, tx, caller.MerchantID, events); err != nil {
+				return err
+			}
 		}
 		if idem == nil {
 			return nil

@@ -41,6 +41,17 @@ type Config struct {
 	// IdempotencyTTL is how long an Idempotency-Key's answer is kept: 0
 	// means customerd.DefaultIdempotencyTTL.
 	IdempotencyTTL time.Duration
+	// Deliveries, when set, schedules the webhook deliveries of every
+	// change's events in the change's transaction. Without it no webhook
+	// is sent (nor can one be resent). Close closes it, when it has a
+	// Close method, before the store.
+	Deliveries DeliveryQueue
+	// WebhookAllowInsecure lets endpoints use http and private or loopback
+	// addresses: for development and tests on 127.0.0.1 only.
+	WebhookAllowInsecure bool
+	// WebhookMaxAge is how long after its event a delivery is retried: 0
+	// means DefaultWebhookMaxAge. Events are kept at least this long.
+	WebhookMaxAge time.Duration
 }
 
 // DefaultEventRetention is how long events are kept: 90 days.
@@ -56,6 +67,9 @@ type Service struct {
 	onBackgroundError func(error)
 	retention         time.Duration
 	idempotencyTTL    time.Duration
+	deliveries        DeliveryQueue
+	webhookInsecure   bool
+	webhookMaxAge     time.Duration
 	written           chan struct{} // an event was committed: see eventWritten
 	stopBackground    context.CancelFunc
 	background        sync.WaitGroup
@@ -71,6 +85,10 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		retention: cfg.EventRetention, idempotencyTTL: cfg.IdempotencyTTL, written: make(chan struct{}, 1), stopBackground: func() {}}
 	if s.retention == 0 {
 		s.retention = DefaultEventRetention
+	}
+	s.deliveries, s.webhookInsecure, s.webhookMaxAge = cfg.Deliveries, cfg.WebhookAllowInsecure, cfg.WebhookMaxAge
+	if s.webhookMaxAge <= 0 {
+		s.webhookMaxAge = DefaultWebhookMaxAge
 	}
 	if s.idempotencyTTL <= 0 {
 		s.idempotencyTTL = customerd.DefaultIdempotencyTTL
@@ -108,10 +126,14 @@ func (s *Service) checkMasterKey(ctx context.Context) error {
 	return nil
 }
 
-// Close stops the background work and closes the store.
+// Close stops the background work and closes the store, and before it the
+// delivery queue when that has a Close method.
 func (s *Service) Close() error {
 	s.stopBackground()
 	s.background.Wait()
+	if c, ok := s.deliveries.(interface{ Close() }); ok {
+		c.Close()
+	}
 	return s.store.Close()
 }
 

@@ -186,10 +186,13 @@ func TestMerchantAndKeyCommands(t *testing.T) {
 
 func TestMigrateSaysWhatItDid(t *testing.T) {
 	env := map[string]string{"CUSTOMERD_DB": "sqlite:" + filepath.Join(t.TempDir(), "c.db")}
-	for _, want := range []string{"created schema version 1 (0001_init.sql)", "schema version 1 is up to date; nothing to apply"} {
+	for _, want := range [][2]string{
+		{"created schema version 2 (0001_init.sql, 0002_webhooks.sql)\n", "webhook job queue (River): applied migrations 1 to "},
+		{"schema version 2 is up to date; nothing to apply\n", "webhook job queue (River): up to date\n"},
+	} {
 		out, _, err := cli(t, env, "migrate")
-		if err != nil || !strings.HasSuffix(strings.TrimSpace(out), want) {
-			t.Fatalf("migrate printed %q, %v; want it to end in %q", out, err, want)
+		if err != nil || !strings.Contains(out, want[0]) || !strings.Contains(out, want[1]) {
+			t.Fatalf("migrate printed %q, %v; want %q and %q", out, err, want[0], want[1])
 		}
 	}
 }

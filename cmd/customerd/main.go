@@ -50,6 +50,11 @@ Usage:
   customerd master-key status                    which master keys wrap the keys of how many merchants
   customerd data-key rotate MERCHANT_ID          new data key for a merchant; re-encrypts its customers and events
   customerd events --merchant ID [--customer C]  a merchant's event log, oldest first, one JSON event per line
+  customerd webhook create --merchant ID --url U create a webhook endpoint; prints its signing secret once
+  customerd webhook list --merchant ID           list a merchant's webhook endpoints
+  customerd webhook disable --merchant ID WE_ID  pause an endpoint's deliveries (enable resumes them)
+  customerd webhook enable --merchant ID WE_ID   resume a disabled endpoint
+  customerd webhook delete --merchant ID WE_ID   delete an endpoint; its pending deliveries are dropped
   customerd version                              print version, commit and Go version
 
 Run "customerd COMMAND --help" for the flags of a command.
@@ -81,6 +86,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runDataKey(ctx, rest, getenv, stdout, stderr)
 	case "events":
 		return runEvents(ctx, rest, getenv, stdout, stderr)
+	case "webhook":
+		return runWebhook(ctx, rest, getenv, stdout, stderr)
 	case "version", "--version":
 		return runVersion(stdout)
 	case "help", "-h", "-help", "--help":

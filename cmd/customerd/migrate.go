@@ -23,7 +23,7 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 		fs.Usage()
 		return errUsage
 	}
-	s, err := openService(ctx, *db, keys, stderr)
+	s, queue, err := openServiceWith(ctx, *db, keys, stderr, storeOptions{})
 	if err != nil {
 		return err
 	}
@@ -39,6 +39,11 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 		fmt.Fprintf(stdout, "%s: created schema version %d (%s)\n", redactDB(*db), version, strings.Join(applied, ", "))
 	default:
 		fmt.Fprintf(stdout, "%s: applied %d migrations (%s); schema version %d\n", redactDB(*db), len(applied), strings.Join(applied, ", "), version)
+	}
+	if river := queue.Migrated(); len(river) > 0 {
+		fmt.Fprintf(stdout, "webhook job queue (River): applied migrations %d to %d\n", river[0], river[len(river)-1])
+	} else {
+		fmt.Fprintln(stdout, "webhook job queue (River): up to date")
 	}
 	return nil
 }

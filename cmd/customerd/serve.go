@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"customerd"
+	"customerd/delivery"
 	"customerd/httpapi"
 	"customerd/logwriter"
 	"customerd/metrics"
@@ -32,6 +33,10 @@ type serveFlags struct {
 	debugListen         *string
 	eventRetention      *string
 	idempotencyTTL      *string
+	webhookRetryBase    *string
+	webhookMaxAge       *string
+	webhookInsecure     *bool
+	webhookWorkers      *int
 }
 
 // newServeFlags defines the flags of "customerd serve"; the top-level help
@@ -51,6 +56,12 @@ func newServeFlags(getenv func(string) string, stdout, stderr io.Writer) (*flagS
 		debugListen:    fs.String("debug-listen", "", "loopback address for pprof and write counters (off when empty)"),
 		eventRetention: fs.String("event-retention", "2160h", "how long events are kept (90 days by default); 0 keeps them for ever"),
 		idempotencyTTL: fs.String("idempotency-ttl", "24h", "how long the answer of a request with an Idempotency-Key is kept for its retries"),
+		webhookRetryBase: fs.String("webhook-retry-base", "30s",
+			"wait after a webhook delivery's first failure; it doubles with each failure, up to 1h"),
+		webhookMaxAge: fs.String("webhook-retry-max-age", "72h", "how long after its event a webhook delivery is retried before it gives up"),
+		webhookInsecure: fs.Bool("webhook-allow-insecure", false,
+			"let webhook endpoints use http:// and loopback or private addresses: for development and tests on 127.0.0.1 only"),
+		webhookWorkers: fs.Int("webhook-workers", 100, "webhook deliveries one node makes at once"),
 	}
 	f.limits = limitFlags(fs)
 	f.keys = addMasterKeyFlags(fs)
@@ -116,8 +127,25 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil || idemTTL <= 0 {
 		return fmt.Errorf("--idempotency-ttl %q: want a positive duration such as 24h", *f.idempotencyTTL)
 	}
-	svc, err := openServiceWith(ctx, *db, keys, logWriter{log}, storeOptions{maxConns: *maxConns, background: true,
-		eventRetention: retention, idempotencyTTL: idemTTL})
+	retryBase, err := time.ParseDuration(*f.webhookRetryBase)
+	if err != nil || retryBase <= 0 {
+		return fmt.Errorf("--webhook-retry-base %q: want a positive duration such as 30s", *f.webhookRetryBase)
+	}
+	maxAge, err := time.ParseDuration(*f.webhookMaxAge)
+	if err != nil || maxAge <= 0 {
+		return fmt.Errorf("--webhook-retry-max-age %q: want a positive duration such as 72h", *f.webhookMaxAge)
+	}
+	if *f.webhookWorkers < 1 {
+		return fmt.Errorf("--webhook-workers %d: want at least 1", *f.webhookWorkers)
+	}
+	if *f.webhookInsecure {
+		log.Warn("--webhook-allow-insecure: webhook endpoints may use http:// and reach loopback and private addresses; never use it in production")
+	}
+	m := metrics.New()
+	svc, queue, err := openServiceWith(ctx, *db, keys, logWriter{log}, storeOptions{maxConns: *maxConns, background: true,
+		eventRetention: retention, idempotencyTTL: idemTTL, deliver: true,
+		webhooks: delivery.Config{RetryBase: retryBase, MaxAge: maxAge, Workers: *f.webhookWorkers,
+			AllowInsecure: *f.webhookInsecure, Logger: log, Metrics: m}})
 	if err != nil {
 		return err
 	}
@@ -132,11 +160,16 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	// Nodes of one deployment must log the same id here.
 	log.Info("customer data encrypted at rest", "master_key_ids", svc.MasterKeyIDs())
 
-	m := metrics.New()
 	if src, ok := svc.Store().(metrics.DBStatsSource); ok {
 		if err := m.WatchDB(src); err != nil {
 			return err
 		}
+	}
+	if err := m.WatchDeliveryQueue(func(ctx context.Context) (int, time.Time, error) {
+		st, err := queue.Stats(ctx)
+		return st.Pending, st.Oldest, err
+	}); err != nil {
+		return err
 	}
 	apiCfg.Metrics = m
 	if *f.metricsListen == "" {
@@ -184,6 +217,10 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		logCertificate(log, "TLS enabled", certs.Leaf())
 	}
 	defer reloadOnSIGHUP(certs, log)()
+	if err := queue.Start(ctx, svc); err != nil {
+		ln.Close()
+		return err
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- serveHTTP(srv, ln) }()
 	log.Info("listening", "addr", addr, "db", redactDB(*db))
@@ -206,6 +243,11 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
+	}
+	// Deliveries in flight finish within what is left of the grace; the
+	// rest are cancelled and tried again by the next process.
+	if err := queue.Stop(sctx); err != nil {
+		log.Warn("webhook deliveries did not stop cleanly", "error", err.Error())
 	}
 	log.Info("stopped")
 	return nil

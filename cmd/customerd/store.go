@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"customerd"
+	"customerd/delivery"
 	"customerd/postgres"
 	"customerd/service"
 	"customerd/sqlite"
@@ -40,37 +41,60 @@ type storeOptions struct {
 	background     bool
 	eventRetention time.Duration // see service.Config
 	idempotencyTTL time.Duration // see service.Config
+	// deliver makes this process send webhooks (serve); every process
+	// schedules them, in the transactions of the changes it makes.
+	deliver  bool
+	webhooks delivery.Config
 }
+
+// deliveryConns is the size of the PostgreSQL pool of the webhook
+// deliveries, apart from the API's (--db-max-conns).
+const deliveryConns = 4
 
 // openService opens the store a --db URL names (applying its migrations)
 // and the service over it, with the master key the flags give. Warnings (a
 // key file created on first run, background work that stopped) go to warn.
 func openService(ctx context.Context, dbURL string, keys *masterKeyFlags, warn io.Writer) (*service.Service, error) {
-	return openServiceWith(ctx, dbURL, keys, warn, storeOptions{})
+	svc, _, err := openServiceWith(ctx, dbURL, keys, warn, storeOptions{})
+	return svc, err
 }
 
-// openServiceWith is openService with tuning from serve's flags.
-func openServiceWith(ctx context.Context, dbURL string, keys *masterKeyFlags, warn io.Writer, opts storeOptions) (*service.Service, error) {
+// openServiceWith is openService with tuning from serve's flags. It also
+// returns the webhook delivery queue the service schedules on, which it
+// closes when it is closed; with opts.deliver the queue delivers once
+// started (Queue.Start).
+func openServiceWith(ctx context.Context, dbURL string, keys *masterKeyFlags, warn io.Writer, opts storeOptions) (*service.Service, *delivery.Queue, error) {
 	vault, err := keys.vault()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	var queue *delivery.Queue
 	var store customerd.Store
 	switch {
 	case strings.HasPrefix(dbURL, "postgres://"), strings.HasPrefix(dbURL, "postgresql://"):
 		if vault == nil {
-			return nil, fmt.Errorf("PostgreSQL needs the master key that encrypts customer data: give --master-key-file or %s (every node the same key)", masterKeyEnv)
+			return nil, nil, fmt.Errorf("PostgreSQL needs the master key that encrypts customer data: give --master-key-file or %s (every node the same key)", masterKeyEnv)
 		}
 		if store, err = postgres.Open(ctx, dbURL, postgres.Options{MaxConns: opts.maxConns}); err != nil {
-			return nil, err
+			return nil, nil, err
+		}
+		if queue, err = delivery.OpenPostgres(ctx, dbURL, deliveryConns, opts.deliver, opts.webhooks); err != nil {
+			store.Close()
+			return nil, nil, err
 		}
 	case strings.HasPrefix(dbURL, "sqlite:"):
 		path := sqlitePath(dbURL)
 		if path == "" {
-			return nil, fmt.Errorf("--db %q: no file path after sqlite:", dbURL)
+			return nil, nil, fmt.Errorf("--db %q: no file path after sqlite:", dbURL)
 		}
-		if store, err = sqlite.Open(ctx, path); err != nil {
-			return nil, err
+		lite, err := sqlite.Open(ctx, path)
+		if err != nil {
+			return nil, nil, err
+		}
+		store = lite
+		if queue, err = delivery.OpenSQLite(ctx, lite.WriteDB(), opts.deliver, opts.webhooks); err != nil {
+			store.Close()
+			return nil, nil, err
 		}
 		if vault == nil {
 			vault, err = service.DefaultKeyFiles(path).Vault(ctx, store, func(keyFile string) {
@@ -80,22 +104,25 @@ func openServiceWith(ctx context.Context, dbURL string, keys *masterKeyFlags, wa
 `, keyFile, masterKeyEnv)
 			})
 			if err != nil {
+				queue.Close()
 				store.Close()
-				return nil, fmt.Errorf("%s: %w", path, err)
+				return nil, nil, fmt.Errorf("%s: %w", path, err)
 			}
 		}
 	default:
-		return nil, fmt.Errorf("--db: unsupported database URL (want sqlite:PATH or postgres://…)")
+		return nil, nil, fmt.Errorf("--db: unsupported database URL (want sqlite:PATH or postgres://…)")
 	}
 	svc, err := service.New(ctx, service.Config{Store: store, Vault: vault, EventRetention: opts.eventRetention,
-		IdempotencyTTL:    opts.idempotencyTTL,
+		IdempotencyTTL: opts.idempotencyTTL, Deliveries: queue, WebhookAllowInsecure: opts.webhooks.AllowInsecure,
+		WebhookMaxAge:     opts.webhooks.MaxAge,
 		OnBackgroundError: func(err error) { fmt.Fprintln(warn, backgroundWarning, err) }})
 	if err != nil {
+		queue.Close()
 		store.Close()
-		return nil, err
+		return nil, nil, err
 	}
 	if opts.background {
 		svc.StartBackground()
 	}
-	return svc, nil
+	return svc, queue, nil
 }

@@ -1,0 +1,385 @@
+// Package delivery sends webhooks. Each delivery (one event to one
+// endpoint) is a job of River (github.com/riverqueue/river), a job queue
+// whose tables live in the customer database itself: the job is inserted in
+// the transaction of the change whose event it delivers, so a committed
+// change cannot lose its webhook, and River claims each job for one node at
+// a time, rescues the jobs of a node that died, and runs its maintenance on
+// one elected leader. This package holds what is customerd's own: the job,
+// the worker that signs and posts the event and records the attempt, the
+// retry schedule and the give-up rule.
+//
+// The deliveries run on their own goroutines (River's workers), with their
+// own database connections on PostgreSQL and their own HTTP client, so that
+// a slow or dead receiver never holds up an API request.
+package delivery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"customerd"
+	"customerd/httpapi"
+	"customerd/metrics"
+	"customerd/service"
+	"customerd/webhook"
+
+	"github.com/riverqueue/river"
+)
+
+// Defaults of Config.
+const (
+	DefaultRetryBase = 30 * time.Second
+	DefaultMaxAge    = service.DefaultWebhookMaxAge
+	DefaultWorkers   = 100
+	// DefaultRescueAfter is how long a delivery may stay claimed by a node
+	// before another takes it over (the node is taken to have died):
+	// longer than any delivery runs.
+	DefaultRescueAfter = time.Minute
+)
+
+// queueName is River's queue of the deliveries; jobKind the kind of their
+// jobs.
+const (
+	queueName = "webhooks"
+	jobKind   = "webhook_delivery"
+	// jobTimeout bounds one run of a job: the HTTP attempt (10 s) and the
+	// database calls around it.
+	jobTimeout = 30 * time.Second
+	// pausedRecheck is how often the delivery to a disabled endpoint looks
+	// again whether it was enabled.
+	pausedRecheck = time.Minute
+)
+
+// Config tunes a Queue. The zero value of each field is its default.
+type Config struct {
+	// RetryBase is the wait after a delivery's first failure, doubling
+	// with each failure up to an hour (webhook.Backoff), with jitter.
+	RetryBase time.Duration
+	// MaxAge is how long after its event (or its resend) a delivery is
+	// retried before it gives up.
+	MaxAge time.Duration
+	// Workers is how many deliveries one process makes at once.
+	Workers int
+	// RescueAfter: see DefaultRescueAfter.
+	RescueAfter time.Duration
+	// Sender makes the HTTP attempts; nil means webhook.NewSender with
+	// SenderOptions{AllowInsecure: AllowInsecure}.
+	Sender        *webhook.Sender
+	AllowInsecure bool
+	// PollInterval is how often a node looks for deliveries that are due
+	// when nothing told it of new ones; zero means River's default (1 s),
+	// or 100 ms on SQLite, which has no notifications.
+	PollInterval time.Duration
+	Logger       *slog.Logger // nil discards
+	Metrics      *metrics.Metrics
+}
+
+func (c *Config) defaults() {
+	if c.RetryBase <= 0 {
+		c.RetryBase = DefaultRetryBase
+	}
+	if c.MaxAge <= 0 {
+		c.MaxAge = DefaultMaxAge
+	}
+	if c.Workers <= 0 {
+		c.Workers = DefaultWorkers
+	}
+	if c.RescueAfter <= 0 {
+		c.RescueAfter = DefaultRescueAfter
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// args is the job of one delivery. Its JSON is what River stores: ids only,
+// no personal data.
+type args struct {
+	customerd.Delivery
+}
+
+// Kind implements river.JobArgs.
+func (args) Kind() string { return jobKind }
+
+// InsertOpts implements river.JobArgsWithInsertOpts.
+func (args) InsertOpts() river.InsertOpts { return river.InsertOpts{Queue: queueName} }
+
+// engine is what differs between the databases: River's client over that
+// database's driver, and how a store transaction becomes the driver's.
+type engine interface {
+	insert(ctx context.Context, tx customerd.StoreTx, params []river.InsertManyParams) error
+	start(ctx context.Context) error
+	stop(ctx context.Context) error
+	stopAndCancel(ctx context.Context) error
+	stats(ctx context.Context) (Stats, error)
+	close()
+}
+
+// Queue schedules and runs the deliveries. It implements
+// service.DeliveryQueue.
+type Queue struct {
+	cfg        Config
+	engine     engine
+	sender     *webhook.Sender
+	ownsSender bool
+	migrated   []int // River's migrations the open applied
+
+	mu      sync.Mutex
+	svc     *service.Service // set by Start
+	started bool
+}
+
+var _ service.DeliveryQueue = (*Queue)(nil)
+
+// Schedule implements service.DeliveryQueue: one job per delivery, inserted
+// in tx.
+func (q *Queue) Schedule(ctx context.Context, tx customerd.StoreTx, ds []customerd.Delivery) error {
+	params := make([]river.InsertManyParams, len(ds))
+	for i, d := range ds {
+		params[i] = river.InsertManyParams{Args: args{d}}
+	}
+	if err := q.engine.insert(ctx, tx, params); err != nil {
+		return fmt.Errorf("delivery: scheduling %d webhook deliveries: %w", len(ds), err)
+	}
+	return nil
+}
+
+// Start makes this process deliver: River's workers start claiming due
+// deliveries, which they make through svc.
+func (q *Queue) Start(ctx context.Context, svc *service.Service) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.started {
+		return errors.New("delivery: already started")
+	}
+	q.svc = svc
+	if err := q.engine.start(ctx); err != nil {
+		return fmt.Errorf("delivery: starting the job queue: %w", err)
+	}
+	q.started = true
+	return nil
+}
+
+// Stop stops delivering: no new delivery starts, and those in flight (10 s
+// at most each) finish, until ctx ends; then they are cancelled, and tried
+// again from the start by the next process. It returns once every worker
+// has stopped.
+func (q *Queue) Stop(ctx context.Context) error {
+	q.mu.Lock()
+	started := q.started
+	q.started = false
+	q.mu.Unlock()
+	if !started {
+		return nil
+	}
+	err := q.engine.stop(ctx)
+	if err != nil && ctx.Err() != nil {
+		hard, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		err = q.engine.stopAndCancel(hard)
+	}
+	return err
+}
+
+// Close stops delivering at once if it still runs, and releases the queue's
+// connections (not the store's).
+func (q *Queue) Close() {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	_ = q.Stop(ctx)
+	cancel()
+	q.engine.close()
+	if q.ownsSender {
+		q.sender.Close()
+	}
+}
+
+// Migrated returns the versions of River's migrations that opening the
+// queue applied: none when its tables were up to date.
+func (q *Queue) Migrated() []int { return q.migrated }
+
+// Stats is the state of the queue, for metrics.
+type Stats struct {
+	Pending int       // deliveries waiting: due now, or retrying later
+	Oldest  time.Time // when the oldest of them was scheduled; zero when none
+}
+
+// Stats counts the pending deliveries.
+func (q *Queue) Stats(ctx context.Context) (Stats, error) { return q.engine.stats(ctx) }
+
+func newQueue(cfg Config, e engine) *Queue {
+	q := &Queue{cfg: cfg, engine: e, sender: cfg.Sender}
+	if q.sender == nil {
+		q.sender = webhook.NewSender(webhook.SenderOptions{AllowInsecure: cfg.AllowInsecure})
+		q.ownsSender = true
+	}
+	return q
+}
+
+// riverConfig is the River configuration both engines share. Queues are
+// set only where the process delivers (work).
+func (q *Queue) riverConfig(work bool, pollInterval time.Duration) *river.Config {
+	workers := river.NewWorkers()
+	river.AddWorker(workers, &worker{q: q})
+	c := &river.Config{
+		Workers:              workers,
+		JobTimeout:           jobTimeout,
+		RescueStuckJobsAfter: max(q.cfg.RescueAfter, jobTimeout),
+		// The attempts table is the record of deliveries: River keeps its
+		// finished jobs only briefly.
+		CompletedJobRetentionPeriod: time.Minute,
+		CancelledJobRetentionPeriod: 24 * time.Hour,
+		DiscardedJobRetentionPeriod: 7 * 24 * time.Hour,
+		FetchPollInterval:           cmp(q.cfg.PollInterval, pollInterval),
+		Logger:                      slog.New(levelAtLeast{q.cfg.Logger.Handler(), slog.LevelWarn}),
+	}
+	if work {
+		c.Queues = map[string]river.QueueConfig{queueName: {MaxWorkers: q.cfg.Workers}}
+	}
+	return c
+}
+
+func cmp(d, fallback time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return fallback
+}
+
+// worker makes one delivery attempt per run of a job.
+type worker struct {
+	river.WorkerDefaults[args]
+	q *Queue
+}
+
+// errGaveUp and friends are why a job is cancelled: River records them on
+// the job; the attempts table has the receiver's answers.
+var (
+	errGaveUp          = errors.New("the delivery gave up: past the max age")
+	errEndpointDeleted = errors.New("the endpoint was deleted")
+	errEventDeleted    = errors.New("the event is no longer kept")
+)
+
+// Outcomes of a run of a delivery job, the values of the outcome label of
+// customerd_webhook_deliveries_total.
+const (
+	OutcomeDelivered = "delivered" // the receiver answered 2xx
+	OutcomeRetrying  = "retrying"  // it failed and is tried again later
+	OutcomeGaveUp    = "gave_up"   // it failed past the max age
+	OutcomeDropped   = "dropped"   // the endpoint or the event is gone
+	OutcomePaused    = "paused"    // the endpoint is disabled: looked at again later
+)
+
+// Work implements river.Worker: one attempt, recorded, then done, retried
+// after the backoff, or given up.
+func (w *worker) Work(ctx context.Context, job *river.Job[args]) error {
+	q := w.q
+	q.mu.Lock()
+	svc := q.svc
+	q.mu.Unlock()
+	if svc == nil {
+		return river.JobSnooze(time.Second) // not started: a process that only schedules
+	}
+	d := job.Args.Delivery
+	log := q.cfg.Logger.With("event", d.EventID, "endpoint", d.EndpointID, "merchant", d.MerchantID)
+	deadline := job.CreatedAt.Add(q.cfg.MaxAge)
+	ep, err := svc.DeliveryTarget(ctx, d.MerchantID, d.EndpointID)
+	if customerd.ErrorCode(err) == customerd.ENOTFOUND {
+		q.cfg.Metrics.WebhookDelivery(OutcomeDropped)
+		log.Info("webhook delivery dropped: the endpoint was deleted")
+		return river.JobCancel(errEndpointDeleted)
+	}
+	if err != nil {
+		return err // River retries: the database is having trouble
+	}
+	if ep.Disabled {
+		if time.Now().After(deadline) {
+			q.cfg.Metrics.WebhookDelivery(OutcomeGaveUp)
+			log.Info("webhook delivery gave up: its endpoint stayed disabled past the max age")
+			return river.JobCancel(errGaveUp)
+		}
+		q.cfg.Metrics.WebhookDelivery(OutcomePaused)
+		return river.JobSnooze(min(pausedRecheck, q.cfg.RetryBase))
+	}
+	ev, err := svc.FindEvent(ctx, d.MerchantID, d.EventID)
+	if customerd.ErrorCode(err) == customerd.ENOTFOUND {
+		q.cfg.Metrics.WebhookDelivery(OutcomeDropped)
+		log.Info("webhook delivery dropped: the event is no longer kept")
+		return river.JobCancel(errEventDeleted)
+	}
+	if err != nil {
+		return err
+	}
+	last, err := svc.LastWebhookAttempt(ctx, d.MerchantID, d.EndpointID, d.EventID)
+	if err != nil {
+		return err
+	}
+	attempt := last + 1
+	started := time.Now()
+	res := q.sender.Send(ctx, webhook.Delivery{URL: ep.URL, Secret: ep.Secret, EventID: ev.ID, Attempt: attempt,
+		Body: httpapi.AppendEvent(make([]byte, 0, 1024), ev)})
+	if !res.Delivered && ctx.Err() != nil {
+		// This process is stopping (or the job ran out of time): not the
+		// receiver's failure. The next process tries again at once.
+		return river.JobSnooze(0)
+	}
+	a := customerd.WebhookAttempt{MerchantID: d.MerchantID, EndpointID: d.EndpointID, EventID: d.EventID, Attempt: attempt,
+		Created: started.UTC(), StatusCode: res.StatusCode, Duration: res.Duration, Error: res.Err, Delivered: res.Delivered}
+	var retryIn time.Duration
+	if !res.Delivered {
+		retryIn = webhook.Backoff(q.cfg.RetryBase, attempt, rand.Float64())
+		if next := time.Now().Add(retryIn); next.Before(deadline) {
+			a.NextRetry = next.UTC().Truncate(time.Second)
+		}
+	}
+	// The attempt is recorded even if the job's context ends now: the
+	// receiver has seen it.
+	recordCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if _, err := svc.RecordWebhookAttempt(recordCtx, a); err != nil {
+		log.Warn("a webhook attempt could not be recorded", "attempt", attempt, "error", err.Error())
+	}
+	q.cfg.Metrics.WebhookAttempt(res.Delivered, res.Duration)
+	switch {
+	case res.Delivered:
+		q.cfg.Metrics.WebhookDelivery(OutcomeDelivered)
+		q.cfg.Metrics.WebhookFinished(true, attempt, time.Since(job.CreatedAt))
+		return nil
+	case a.NextRetry.IsZero():
+		q.cfg.Metrics.WebhookDelivery(OutcomeGaveUp)
+		q.cfg.Metrics.WebhookFinished(false, attempt, 0)
+		log.Info("webhook delivery gave up: past the max age", "attempt", attempt, "status", res.StatusCode, "error", res.Err)
+		return river.JobCancel(errGaveUp)
+	default:
+		q.cfg.Metrics.WebhookDelivery(OutcomeRetrying)
+		log.Debug("webhook attempt failed; retrying", "attempt", attempt, "status", res.StatusCode, "error", res.Err,
+			"retry_in", retryIn.Round(time.Second).String())
+		return river.JobSnooze(retryIn)
+	}
+}
+
+// Timeout implements river.Worker.
+func (w *worker) Timeout(*river.Job[args]) time.Duration { return jobTimeout }
+
+// levelAtLeast passes on records of level min and above: River reports its
+// routine work at info, and its troubles at warn and error.
+type levelAtLeast struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (h levelAtLeast) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && h.Handler.Enabled(ctx, l)
+}
+
+func (h levelAtLeast) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return levelAtLeast{h.Handler.WithAttrs(attrs), h.min}
+}
+
+func (h levelAtLeast) WithGroup(name string) slog.Handler {
+	return levelAtLeast{h.Handler.WithGroup(name), h.min}
+}
