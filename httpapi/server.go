@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/netip"
 	"runtime/debug"
+	"strconv"
 	"time"
 
 	"customerd"
@@ -112,11 +113,13 @@ type request struct {
 
 // storeContext returns the context that bounds the store calls of the
 // request (authentication and the handler's call share one deadline of
-// storeTimeout). ServeHTTP cancels it when the request is done. The
-// deadline costs a timer only if a call may wait (see deadlineContext).
+// storeTimeout). It does not end when the client goes away: a write that
+// has been accepted runs to its commit, and its outcome is what the access
+// log records. ServeHTTP cancels it when the request is done. The deadline
+// costs a timer only if a call may wait (see deadlineContext).
 func (req *request) storeContext() context.Context {
 	if req.ctx == nil {
-		req.ctx, req.cancel = withLazyDeadline(req.r.Context(), time.Now().Add(storeTimeout))
+		req.ctx, req.cancel = withDetachedDeadline(req.r.Context(), time.Now().Add(storeTimeout))
 	}
 	return req.ctx
 }
@@ -305,11 +308,43 @@ func (s *Server) fail(req *request, e apiError) {
 	s.write(req, e.httpStatus, e.appendJSON(make([]byte, 0, 512), req.requestID))
 }
 
+// write sends an answer. While the client's side of the connection is
+// open, net/http buffers the answer and sends it after the handler returns.
+// Once net/http has seen that side end (a half-close, a reset, a read that
+// failed: it then cancels the request's context), the answer is sent at
+// once, so that whether it was delivered is known: a half-closed client
+// reads it, and one that has gone is recorded as a client disconnect.
 func (s *Server) write(req *request, status int, body []byte) {
 	req.status = status
 	req.bytes = len(body)
+	if req.r.Context().Err() == nil {
+		req.w.WriteHeader(status)
+		_, _ = req.w.Write(body)
+		return
+	}
+	// Sending before the handler returns: the length must be declared, or
+	// net/http would switch to chunked encoding.
+	req.w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	req.w.WriteHeader(status)
-	_, _ = req.w.Write(body)
+	_, err := req.w.Write(body)
+	if err == nil {
+		err = http.NewResponseController(req.w).Flush()
+	}
+	if err != nil {
+		s.clientGone(req, err)
+	}
+}
+
+// statusClientClosedRequest labels, in the access log and the metrics, a
+// request whose answer could not be delivered because the client had gone:
+// nginx's 499. It is never sent, and it is not a server error.
+const statusClientClosedRequest = 499
+
+// clientGone records that the answer to req could not be delivered.
+func (s *Server) clientGone(req *request, err error) {
+	s.log.Info("client disconnected before its answer was delivered", "request_id", req.requestID,
+		"route", req.route, "status", req.status, "error", err.Error())
+	req.status, req.bytes = statusClientClosedRequest, 0
 }
 
 // requestIDs returns the request id (the inbound one when it is a sane
