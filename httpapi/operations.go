@@ -19,7 +19,7 @@ func (s *Server) ready(req *request, _ string) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(req.r.Context()), readyTimeout)
 	defer cancel()
 	if err := s.svc.Ping(ctx); err != nil {
-		s.log.Warn("not ready", "request_id", req.requestID, "error", err.Error())
+		s.logUnavailable(req, "not ready", err)
 		s.fail(req, errNotReady)
 		return
 	}

@@ -74,6 +74,8 @@ type Server struct {
 	keyLimit       *ratelimit.Limiter // per API key prefix; nil when off
 	authFailLimit  *ratelimit.Limiter // per client address; nil when off
 	trustedProxies []netip.Prefix
+
+	outages outages // see logUnavailable
 }
 
 // New returns a Server for cfg.
@@ -171,6 +173,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		if req.cancel != nil {
 			req.cancel()
+		}
+		if req.status == http.StatusOK && s.outages.active.Load() {
+			s.succeeded(req)
 		}
 		elapsed := time.Since(start)
 		s.metrics.ObserveRequest(req.route, r.Method, req.status, elapsed)
@@ -288,14 +293,12 @@ func retryAfterSeconds(d time.Duration) int {
 // failErr answers with the wire error for a domain error, logging faults.
 func (s *Server) failErr(req *request, err error) {
 	e := errorFor(err)
-	if e.httpStatus >= 500 {
-		// Only the error chain is logged: store errors carry no customer values.
-		level := slog.LevelError
-		if e.httpStatus == http.StatusServiceUnavailable {
-			level = slog.LevelWarn
-		}
-		s.log.Log(req.r.Context(), level, "request failed", "request_id", req.requestID,
-			"route", req.route, "error", err.Error())
+	// Only the error chain is logged: store errors carry no customer values.
+	switch {
+	case e.httpStatus == http.StatusServiceUnavailable:
+		s.logUnavailable(req, "request failed", err)
+	case e.httpStatus >= 500:
+		s.log.Error("request failed", "request_id", req.requestID, "route", req.route, "error", err.Error())
 	}
 	s.fail(req, e)
 }
