@@ -56,7 +56,7 @@ type Store struct {
 // openedFile is a file of the database as it was when the store opened it.
 type openedFile struct {
 	path string
-	info os.FileInfo
+	id   fileID
 }
 
 var _ customerd.Store = (*Store)(nil)
@@ -175,14 +175,14 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 // and its WAL, which hold every commit. The shared-memory index holds none.
 func (s *Store) watchFiles() error {
 	for _, path := range []string{s.path, s.path + "-wal"} {
-		fi, err := os.Stat(path)
+		id, err := statID(path)
 		if errors.Is(err, fs.ErrNotExist) && path != s.path {
 			continue // no WAL: nothing to watch
 		}
 		if err != nil {
 			return fmt.Errorf("sqlite: %w", err)
 		}
-		s.files = append(s.files, openedFile{path: path, info: fi})
+		s.files = append(s.files, openedFile{path: path, id: id})
 	}
 	return nil
 }
@@ -200,8 +200,8 @@ func (s *Store) checkFiles() error {
 		return *lost
 	}
 	for _, f := range s.files {
-		fi, err := os.Stat(f.path)
-		if err == nil && os.SameFile(fi, f.info) {
+		id, err := statID(f.path)
+		if err == nil && id.same(f.id) {
 			continue
 		}
 		what := "deleted"
