@@ -288,7 +288,7 @@ func (s *Store) Ping(ctx context.Context) error {
 	}
 	var v int
 	if err := s.rdb.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&v); err != nil {
-		return err
+		return mapError(err)
 	}
 	if want := latestVersion(); v < want {
 		return fmt.Errorf("sqlite: schema version %d, want %d", v, want)
@@ -323,19 +323,23 @@ func scanCustomer(r rowScanner) (customerd.SealedCustomer, error) {
 }
 
 // FindCustomer implements customerd.StoreReader.
-func (s *Store) FindCustomer(ctx context.Context, merchantID, id string) (customerd.SealedCustomer, error) {
+func (s *Store) FindCustomer(ctx context.Context, merchantID, id string) (c customerd.SealedCustomer, err error) {
 	if s.fast != nil {
-		return s.readFast(ctx, fastByID, merchantID, id, nil)
+		c, err = s.readFast(ctx, fastByID, merchantID, id, nil)
+	} else {
+		c, err = scanCustomer(s.findByID.QueryRowContext(ctx, id, merchantID))
 	}
-	return scanCustomer(s.findByID.QueryRowContext(ctx, id, merchantID))
+	return c, mapError(err)
 }
 
 // FindCustomerByRef implements customerd.StoreReader.
-func (s *Store) FindCustomerByRef(ctx context.Context, merchantID string, refIndex []byte) (customerd.SealedCustomer, error) {
+func (s *Store) FindCustomerByRef(ctx context.Context, merchantID string, refIndex []byte) (c customerd.SealedCustomer, err error) {
 	if s.fast != nil {
-		return s.readFast(ctx, fastByRef, merchantID, "", refIndex)
+		c, err = s.readFast(ctx, fastByRef, merchantID, "", refIndex)
+	} else {
+		c, err = scanCustomer(s.findByRef.QueryRowContext(ctx, merchantID, refIndex))
 	}
-	return scanCustomer(s.findByRef.QueryRowContext(ctx, merchantID, refIndex))
+	return c, mapError(err)
 }
 
 func scanKey(r rowScanner) (customerd.APIKey, error) {
@@ -357,7 +361,7 @@ func scanKey(r rowScanner) (customerd.APIKey, error) {
 func (s *Store) FindAPIKey(ctx context.Context, prefix string) (*customerd.APIKey, error) {
 	k, err := scanKey(s.findKey.QueryRowContext(ctx, prefix))
 	if err != nil {
-		return nil, err
+		return nil, mapError(err)
 	}
 	return &k, nil
 }
@@ -365,25 +369,25 @@ func (s *Store) FindAPIKey(ctx context.Context, prefix string) (*customerd.APIKe
 // collect reads every row of rows with scan.
 func collect[T any](rows *sql.Rows, err error, scan func(rowScanner) (T, error)) ([]T, error) {
 	if err != nil {
-		return nil, err
+		return nil, mapError(err)
 	}
 	defer rows.Close()
 	var out []T
 	for rows.Next() {
 		v, err := scan(rows)
 		if err != nil {
-			return nil, err
+			return nil, mapError(err)
 		}
 		out = append(out, v)
 	}
-	return out, rows.Err()
+	return out, mapError(rows.Err())
 }
 
 // ListAPIKeys implements customerd.StoreReader.
 func (s *Store) ListAPIKeys(ctx context.Context, merchantID string) ([]customerd.APIKey, error) {
 	var exists bool
 	if err := s.rdb.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM merchants WHERE id = ?)`, merchantID).Scan(&exists); err != nil {
-		return nil, err
+		return nil, mapError(err)
 	}
 	if !exists {
 		return nil, customerd.ErrNotFound
@@ -419,7 +423,7 @@ func (s *Store) ListWrappedKeys(ctx context.Context, merchantID string) ([]custo
 // Write implements customerd.Store: fn runs on the writer goroutine, in a
 // savepoint of the batch's transaction, which commits with its group.
 func (s *Store) Write(ctx context.Context, fn func(ctx context.Context, tx customerd.StoreTx) error) error {
-	return s.writer.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	return mapError(s.writer.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if s.cur.tx != tx { // the first write of a new batch
 			s.cur.tx, s.cur.s = tx, s
 			if s.cur.versions == nil {
@@ -428,7 +432,7 @@ func (s *Store) Write(ctx context.Context, fn func(ctx context.Context, tx custo
 			clear(s.cur.versions)
 		}
 		return fn(ctx, &s.cur)
-	})
+	}))
 }
 
 // nullable stores an unset optional field (nil ciphertext) as NULL.
