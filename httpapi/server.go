@@ -43,10 +43,10 @@ type Config struct {
 	RateBurst int
 
 	// AuthFailures is how many failed authentications one client address
-	// may make per AuthFailWindow (1 minute when zero). Once they are spent,
-	// that address gets 429 with Retry-After on the customer routes, before
-	// its key is looked up, until the window lets it try again. Zero
-	// disables the limit.
+	// may make in any AuthFailWindow (1 minute when zero), concurrent
+	// attempts included. Once they are spent, that address gets 429 with
+	// Retry-After on the customer routes, before its key is looked up,
+	// until the oldest of them is a window old. Zero disables the limit.
 	AuthFailures   int
 	AuthFailWindow time.Duration
 
@@ -72,7 +72,7 @@ type Server struct {
 	metricsHandler http.Handler
 
 	keyLimit       *ratelimit.Limiter // per API key prefix; nil when off
-	authFailLimit  *ratelimit.Limiter // per client address; nil when off
+	authFailLimit  *ratelimit.Window  // per client address; nil when off
 	trustedProxies []netip.Prefix
 
 	outages outages // see logUnavailable
@@ -94,7 +94,7 @@ func New(cfg Config) *Server {
 		if window <= 0 {
 			window = time.Minute
 		}
-		s.authFailLimit = ratelimit.New(float64(cfg.AuthFailures)/window.Seconds(), cfg.AuthFailures, 0)
+		s.authFailLimit = ratelimit.NewWindow(cfg.AuthFailures, window, 0, s.now)
 	}
 	return s
 }
@@ -216,15 +216,26 @@ func (s *Server) route(req *request) {
 // returns false on failure.
 func (s *Server) authenticate(req *request) bool {
 	client := clientKey(clientAddr(req.r, s.trustedProxies))
+	key, ok := basicUsername(req.r.Header.Get("Authorization"))
 	// An address that keeps presenting bad keys is turned away before its
 	// key is looked up, so that guessing cannot load the database either.
-	// The access log records these 429s; the block itself was logged once.
-	if ok, wait := s.authFailLimit.Check(client, s.now()); !ok {
+	// Each presented key reserves a failure before its lookup, and gives it
+	// back if it authenticates, so that keys sent at once cannot exceed the
+	// limit. The access log records these 429s; the block was logged once.
+	// A request without credentials is turned away too, but reserves
+	// nothing: it guesses nothing.
+	var attempt ratelimit.Reservation
+	allowed, wait := true, time.Duration(0)
+	if ok {
+		attempt, allowed, wait = s.authFailLimit.Reserve(req.storeContext(), client)
+	} else {
+		allowed, wait = s.authFailLimit.Check(client)
+	}
+	if !allowed {
 		s.metrics.RateLimited("auth_failures")
 		s.fail(req, rateLimited(retryAfterSeconds(wait)))
 		return false
 	}
-	key, ok := basicUsername(req.r.Header.Get("Authorization"))
 	if !ok {
 		// No key was presented: nothing was guessed and nothing looked up,
 		// so this does not count against the address.
@@ -236,17 +247,19 @@ func (s *Server) authenticate(req *request) bool {
 	merchantID, err := s.svc.Authenticate(req.storeContext(), key)
 	if err != nil {
 		if customerd.ErrorCode(err) != customerd.EUNAUTHORIZED {
+			attempt.Release() // the store failed: nothing was guessed
 			s.failErr(req, err)
 			return false
 		}
-		s.unauthorized(req, client, metrics.AuthInvalidKey, "authentication failed", key)
+		s.unauthorized(req, attempt, client, metrics.AuthInvalidKey, "authentication failed", key)
 		return false
 	}
 	// Most SDKs send x-merchantid; when they do it must name the key's merchant.
 	if hdr := req.r.Header.Get("X-Merchantid"); hdr != "" && hdr != merchantID {
-		s.unauthorized(req, client, metrics.AuthMerchantMismatch, "x-merchantid does not match the key's merchant", key)
+		s.unauthorized(req, attempt, client, metrics.AuthMerchantMismatch, "x-merchantid does not match the key's merchant", key)
 		return false
 	}
+	attempt.Release()
 	req.merchantID = merchantID
 	req.w.Header()["X-Jp-Merchant-Id"] = []string{merchantID}
 	prefix, _ := customerd.APIKeyPrefix(key) // the key authenticated, so it has one
@@ -263,16 +276,14 @@ func (s *Server) authenticate(req *request) bool {
 
 // unauthorized logs why a presented key failed (with the key's prefix at
 // most), counts the failure against the client address, and answers 401.
-func (s *Server) unauthorized(req *request, client, reason, why, key string) {
+func (s *Server) unauthorized(req *request, attempt ratelimit.Reservation, client, reason, why, key string) {
 	s.metrics.AuthFailure(reason)
 	attrs := []any{"request_id", req.requestID, "client", client}
 	if key != "" {
 		attrs = append(attrs, "key", customerd.RedactKey(key))
 	}
 	s.log.Info(why, attrs...)
-	now := s.now()
-	s.authFailLimit.Allow(client, now)
-	if ok, wait := s.authFailLimit.Check(client, now); !ok {
+	if full, wait := attempt.Fail(); full {
 		s.log.Warn("too many failed authentications: client blocked", "request_id", req.requestID,
 			"client", client, "retry_after_s", retryAfterSeconds(wait))
 	}
