@@ -62,7 +62,9 @@ type Config struct {
 	MetricsHandler http.Handler
 }
 
-// Server is the HTTP handler of the API.
+// Server is the HTTP handler of the API. Serve it with
+// http.Server.DisableGeneralOptionsHandler set, so that "OPTIONS *" gets
+// the API's headers and a JSON body too.
 type Server struct {
 	svc            *service.Service
 	log            *slog.Logger
