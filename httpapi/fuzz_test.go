@@ -30,6 +30,13 @@ func wantContractError(t *testing.T, err error) {
 	if !errors.As(err, &de) || de.Code != customerd.EINVALID {
 		t.Fatalf("not a contract error: %#v", err)
 	}
+	// error_message and field_name echo only names that pass the
+	// field-name rule, never arbitrary input.
+	for _, f := range de.Fields {
+		if safeName(f.Field) != f.Field {
+			t.Fatalf("error names the field %q, which is not a plain field name", f.Field)
+		}
+	}
 	e := errorFor(err)
 	if e.httpStatus != 400 {
 		t.Fatalf("error %v answers %d, want 400", err, e.httpStatus)
@@ -82,6 +89,7 @@ func FuzzFormBody(f *testing.F) {
 		"email_address=_jon@example.com&first_name=J%C3%B6n&last_name=undefined",
 		"mobile_country_code=%2B65&options.get_client_auth_token=maybe",
 		"object_reference_id=%00%1f%7f&mobile_number=%EF%BC%91",
+		"%3Cb%3Ex%3C%2Fb%3E=1&%3Cb%3Ex%3C%2Fb%3E=2", "routing_id=1&routing_id=2",
 	} {
 		f.Add(s)
 	}

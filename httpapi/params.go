@@ -27,6 +27,9 @@ func (p params) value(key string) customerd.Value {
 
 func (p params) set(key, val string) error {
 	if _, dup := p[key]; dup {
+		if safeName(key) != key {
+			return malformed("a field is given more than once (its name is not repeated here: it is not a plain field name)")
+		}
 		return fieldErr(key, key+": given more than once")
 	}
 	p[key] = val
@@ -85,13 +88,26 @@ func parseForm(s string) (params, error) {
 	return p, nil
 }
 
-// safeName returns key if it is a field customerd knows, so that error
-// messages never echo arbitrary client input.
+// safeName returns key if it passes the field-name rule, else "a field", so
+// that error messages never echo arbitrary client input (markup, quotes,
+// control characters, megabytes). The rule: a field customerd knows, or a
+// plain name of 1–64 ASCII letters, digits and "_.-[]", such as the
+// routing_id or options[get_client_auth_token] that SDKs send.
 func safeName(key string) string {
 	if knownFields[key] {
 		return key
 	}
-	return "a field"
+	if key == "" || len(key) > 64 {
+		return "a field"
+	}
+	for i := 0; i < len(key); i++ {
+		c := key[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+			c == '_' || c == '.' || c == '-' || c == '[' || c == ']') {
+			return "a field"
+		}
+	}
+	return key
 }
 
 // parseJSON parses a flat JSON object. Strings, numbers (kept as their
