@@ -111,6 +111,10 @@ func BenchmarkServe(b *testing.B) {
 	b.Run("get/no-key-cache", func(b *testing.B) {
 		runOn(b, New(Config{Service: newService(-1)}), auth, "GET", "/customers/"+c.ID, "")
 	})
+	b.Run("get/default-limits", func(b *testing.B) {
+		// serve's defaults: 60 failed authentications a minute per address.
+		runOn(b, New(Config{Service: svc, AuthFailures: 60, AuthFailWindow: time.Minute}), auth, "GET", "/customers/"+c.ID, "")
+	})
 	b.Run("get-ref", func(b *testing.B) { run(b, "GET", "/customers/"+c.ObjectReferenceID, "") })
 	b.Run("update", func(b *testing.B) {
 		run(b, "POST", "/customers/"+c.ID, "mobile_number=9876543210&first_name=Load123")

@@ -7,16 +7,23 @@ import (
 	"time"
 )
 
-// deadlineContext behaves as context.WithDeadline(parent, deadline) but
-// defers that context's cost (a runtime timer, and registration with the
-// parent so that its cancellation propagates) until something asks for Done.
-// Most store calls never do: a SQLite lookup that meets no lock reads only
-// Err, which deadlineContext answers from the parent and the clock. A call
-// that may block (a PostgreSQL query, a wait for a pooled connection, a
-// wait for a SQLite lock) asks for Done and from then on gets the real
-// context, with the same deadline.
+// deadlineContext behaves as
+// context.WithDeadline(context.WithoutCancel(parent), deadline): it keeps
+// the parent's values but neither its cancellation nor its deadline, and
+// ends at its own deadline or when cancelled. A request's store calls run on
+// it, so that a client that closes its connection (net/http then cancels the
+// request's context) cannot abort a write it has sent, nor turn the answer
+// into a server error.
+//
+// It defers that context's cost (a runtime timer, and the allocations of
+// the two contexts) until something asks for Done. Most store calls never
+// do: a SQLite lookup that meets no lock reads only Err, which
+// deadlineContext answers from the clock. A call that may block (a
+// PostgreSQL query, a wait for a pooled connection, a wait for a SQLite
+// lock) asks for Done and from then on gets the real context, with the same
+// deadline.
 type deadlineContext struct {
-	parent   context.Context
+	parent   valuesOnly
 	deadline time.Time
 
 	real atomic.Pointer[realDeadline] // set once, by materialize
@@ -30,10 +37,11 @@ type realDeadline struct {
 	cancel context.CancelFunc
 }
 
-// withLazyDeadline returns a context that ends at deadline, when parent
-// ends, or when the returned cancel is called, whichever comes first.
-func withLazyDeadline(parent context.Context, deadline time.Time) (context.Context, context.CancelFunc) {
-	c := &deadlineContext{parent: parent, deadline: deadline}
+// withDetachedDeadline returns a context with parent's values that ends at
+// deadline or when the returned cancel is called, whichever comes first;
+// the end of parent does not end it.
+func withDetachedDeadline(parent context.Context, deadline time.Time) (context.Context, context.CancelFunc) {
+	c := &deadlineContext{parent: valuesOnly{parent}, deadline: deadline}
 	return c, c.cancel
 }
 
@@ -47,7 +55,7 @@ func (c *deadlineContext) materialize() context.Context {
 	if r := c.real.Load(); r != nil {
 		return r.ctx
 	}
-	ctx, cancel := context.WithDeadline(c.parent, c.deadline)
+	ctx, cancel := context.WithDeadline(&c.parent, c.deadline)
 	if c.canceled.Load() {
 		cancel()
 	}
@@ -64,13 +72,8 @@ func (c *deadlineContext) cancel() {
 	}
 }
 
-// Deadline reports the earlier of the parent's deadline and c's own.
-func (c *deadlineContext) Deadline() (time.Time, bool) {
-	if d, ok := c.parent.Deadline(); ok && d.Before(c.deadline) {
-		return d, true
-	}
-	return c.deadline, true
-}
+// Deadline reports c's own deadline; the parent's does not apply.
+func (c *deadlineContext) Deadline() (time.Time, bool) { return c.deadline, true }
 
 // Done returns the real context's channel, creating that context.
 func (c *deadlineContext) Done() <-chan struct{} { return c.materialize().Done() }
@@ -79,9 +82,6 @@ func (c *deadlineContext) Done() <-chan struct{} { return c.materialize().Done()
 func (c *deadlineContext) Err() error {
 	if r := c.real.Load(); r != nil {
 		return r.ctx.Err()
-	}
-	if err := c.parent.Err(); err != nil {
-		return err
 	}
 	if c.canceled.Load() {
 		return context.Canceled
@@ -93,10 +93,33 @@ func (c *deadlineContext) Err() error {
 }
 
 // Value looks key up in the real context once it exists (so that the
-// context package finds its cancellation state), else in the parent.
+// context package finds its cancellation state), else in the parent's
+// values.
 func (c *deadlineContext) Value(key any) any {
 	if r := c.real.Load(); r != nil {
 		return r.ctx.Value(key)
 	}
 	return c.parent.Value(key)
+}
+
+// valuesOnly is a context with the values of its parent and nothing else:
+// it never ends and has no deadline. It is context.WithoutCancel(parent),
+// without that function's allocation, as a field of deadlineContext.
+type valuesOnly struct{ parent context.Context }
+
+func (*valuesOnly) Deadline() (time.Time, bool) { return time.Time{}, false }
+func (*valuesOnly) Done() <-chan struct{}       { return nil }
+func (*valuesOnly) Err() error                  { return nil }
+
+// Value returns the parent's value for key. A value that is itself a
+// context may be the parent's cancellation state, which the context package
+// keeps under a key of its own and which must stay hidden (context.Cause
+// would report the parent's): such lookups go through
+// context.WithoutCancel, which hides it.
+func (v *valuesOnly) Value(key any) any {
+	val := v.parent.Value(key)
+	if _, isContext := val.(context.Context); isContext {
+		return context.WithoutCancel(v.parent).Value(key)
+	}
+	return val
 }

@@ -9,7 +9,7 @@ import (
 
 func TestLazyDeadlineEndsAtDeadlineWithoutDone(t *testing.T) {
 	deadline := time.Now().Add(20 * time.Millisecond)
-	ctx, cancel := withLazyDeadline(context.Background(), deadline)
+	ctx, cancel := withDetachedDeadline(context.Background(), deadline)
 	defer cancel()
 	// A busy machine may deschedule the test past the deadline: only an
 	// error seen while the deadline is still ahead is wrong.
@@ -29,7 +29,7 @@ func TestLazyDeadlineEndsAtDeadlineWithoutDone(t *testing.T) {
 
 func TestLazyDeadlineDoneClosesAtDeadline(t *testing.T) {
 	deadline := time.Now().Add(30 * time.Millisecond)
-	ctx, cancel := withLazyDeadline(context.Background(), deadline)
+	ctx, cancel := withDetachedDeadline(context.Background(), deadline)
 	defer cancel()
 	if d, ok := ctx.Deadline(); !ok || !d.Equal(deadline) {
 		t.Fatalf("Deadline = %v %v, want %v", d, ok, deadline)
@@ -50,7 +50,7 @@ func TestLazyDeadlineDoneClosesAtDeadline(t *testing.T) {
 func TestLazyDeadlineCancel(t *testing.T) {
 	// Cancel before and after Done was first asked for.
 	for _, doneFirst := range []bool{false, true} {
-		ctx, cancel := withLazyDeadline(context.Background(), time.Now().Add(time.Hour))
+		ctx, cancel := withDetachedDeadline(context.Background(), time.Now().Add(time.Hour))
 		if doneFirst {
 			_ = ctx.Done()
 		}
@@ -68,42 +68,49 @@ func TestLazyDeadlineCancel(t *testing.T) {
 
 type ctxKey struct{}
 
-func TestLazyDeadlineFollowsParent(t *testing.T) {
-	parent, cancelParent := context.WithCancel(context.WithValue(context.Background(), ctxKey{}, "v"))
-	early := time.Now().Add(time.Minute)
-	parent, cancelDeadline := context.WithDeadline(parent, early)
-	defer cancelDeadline()
-	ctx, cancel := withLazyDeadline(parent, time.Now().Add(time.Hour))
-	defer cancel()
-	if d, _ := ctx.Deadline(); !d.Equal(early) {
-		t.Fatalf("Deadline = %v, want the parent's earlier %v", d, early)
-	}
-	if ctx.Value(ctxKey{}) != "v" {
-		t.Fatal("Value does not reach the parent")
-	}
-	child, cancelChild := context.WithCancel(ctx) // asks for Done
-	defer cancelChild()
-	if ctx.Value(ctxKey{}) != "v" {
-		t.Fatal("Value does not reach the parent once Done was asked for")
-	}
-	cancelParent()
-	select {
-	case <-child.Done():
-	case <-time.After(5 * time.Second):
-		t.Fatal("the parent's cancellation did not reach a child")
-	}
-	if !errors.Is(ctx.Err(), context.Canceled) {
-		t.Fatalf("Err = %v, want Canceled", ctx.Err())
-	}
-}
-
-func TestLazyDeadlineParentCanceledWithoutDone(t *testing.T) {
-	parent, cancelParent := context.WithCancel(context.Background())
-	ctx, cancel := withLazyDeadline(parent, time.Now().Add(time.Hour))
-	defer cancel()
-	cancelParent()
-	if !errors.Is(ctx.Err(), context.Canceled) {
-		t.Fatalf("Err = %v, want Canceled", ctx.Err())
+// TestDetachedDeadlineIgnoresTheParentsEnd: the store context of a request
+// keeps the request's values, but a client that goes away (net/http then
+// cancels the request's context) does not end it.
+func TestDetachedDeadlineIgnoresTheParentsEnd(t *testing.T) {
+	for _, doneFirst := range []bool{false, true} {
+		parent, cancelParent := context.WithCancel(context.WithValue(context.Background(), ctxKey{}, "v"))
+		parent, cancelEarly := context.WithDeadline(parent, time.Now().Add(time.Minute))
+		deadline := time.Now().Add(time.Hour)
+		ctx, cancel := withDetachedDeadline(parent, deadline)
+		var child context.Context = ctx
+		if doneFirst {
+			var cancelChild context.CancelFunc
+			child, cancelChild = context.WithCancel(ctx) // asks for Done
+			defer cancelChild()
+		}
+		if d, _ := ctx.Deadline(); !d.Equal(deadline) {
+			t.Fatalf("doneFirst=%v: Deadline = %v, want its own %v", doneFirst, d, deadline)
+		}
+		if ctx.Value(ctxKey{}) != "v" {
+			t.Fatalf("doneFirst=%v: Value does not reach the parent", doneFirst)
+		}
+		cancelParent()
+		cancelEarly()
+		if err := ctx.Err(); err != nil {
+			t.Fatalf("doneFirst=%v: Err = %v after the parent ended, want nil", doneFirst, err)
+		}
+		if err := context.Cause(ctx); err != nil {
+			t.Fatalf("doneFirst=%v: Cause = %v after the parent ended, want nil", doneFirst, err)
+		}
+		select {
+		case <-child.Done():
+			t.Fatalf("doneFirst=%v: the parent's end reached a child", doneFirst)
+		case <-time.After(20 * time.Millisecond):
+		}
+		cancel()
+		if !errors.Is(ctx.Err(), context.Canceled) {
+			t.Fatalf("doneFirst=%v: Err = %v after cancel, want Canceled", doneFirst, ctx.Err())
+		}
+		select {
+		case <-child.Done():
+		case <-time.After(5 * time.Second):
+			t.Fatalf("doneFirst=%v: cancel did not reach a child", doneFirst)
+		}
 	}
 }
 
@@ -121,7 +128,7 @@ func BenchmarkStoreDeadline(b *testing.B) {
 	b.Run("lazy", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			ctx, cancel := withLazyDeadline(parent, time.Now().Add(storeTimeout))
+			ctx, cancel := withDetachedDeadline(parent, time.Now().Add(storeTimeout))
 			_ = ctx.Err()
 			cancel()
 		}

@@ -154,6 +154,15 @@ func bodyTooLarge() apiError {
 	return e
 }
 
+// bodyTimeout is the answer to a body that did not arrive within the
+// server's read timeout: a 408 in the shape of the other body errors.
+func bodyTimeout() apiError {
+	e := badRequest("the request body did not arrive within the server's read timeout")
+	e.httpStatus = http.StatusRequestTimeout
+	e.errorMessage = "Request body timed out"
+	return e
+}
+
 func unsupportedMediaType() apiError {
 	e := badRequest("Content-Type must be application/x-www-form-urlencoded or application/json")
 	e.httpStatus = http.StatusUnsupportedMediaType

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"customerd"
 )
@@ -27,6 +29,13 @@ func wantContractError(t *testing.T, err error) {
 	var de *customerd.Error
 	if !errors.As(err, &de) || de.Code != customerd.EINVALID {
 		t.Fatalf("not a contract error: %#v", err)
+	}
+	// error_message and field_name echo only names that pass the
+	// field-name rule, never arbitrary input.
+	for _, f := range de.Fields {
+		if safeName(f.Field) != f.Field {
+			t.Fatalf("error names the field %q, which is not a plain field name", f.Field)
+		}
 	}
 	e := errorFor(err)
 	if e.httpStatus != 400 {
@@ -80,6 +89,7 @@ func FuzzFormBody(f *testing.F) {
 		"email_address=_jon@example.com&first_name=J%C3%B6n&last_name=undefined",
 		"mobile_country_code=%2B65&options.get_client_auth_token=maybe",
 		"object_reference_id=%00%1f%7f&mobile_number=%EF%BC%91",
+		"%3Cb%3Ex%3C%2Fb%3E=1&%3Cb%3Ex%3C%2Fb%3E=2", "routing_id=1&routing_id=2",
 	} {
 		f.Add(s)
 	}
@@ -113,6 +123,8 @@ func FuzzJSONBody(f *testing.F) {
 		`{"options":{"get_client_auth_token":true},"options.get_client_auth_token":false}`,
 		`{"options":{"options":{"x":1}},"options":1}`,
 		`["a"]`, `{`, `{"a":1} {}`, ``, `null`, `{"a":"\ud800"}`, `{"\u0000":"\u2028"}`,
+		"{\"object_reference_id\":\"\xff\xfe\",\"mobile_number\":1}", `{"a":"\udfff","b":"\ud83d\ude00","c":"\ufffd"}`,
+		"{\"\xff\":1,\"\xfe\":2}", `{"a":"\udc00\ud800","b":"\ud800\u0041"}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -122,14 +134,32 @@ func FuzzJSONBody(f *testing.F) {
 			wantContractError(t, err)
 			return
 		}
-		// A flat object of the decoded strings decodes the same.
-		flat, err := json.Marshal(map[string]string(p))
+		lower := bytes.ToLower(body)
+		valid := params{}
+		for k, v := range p {
+			// Nothing is replaced: a U+FFFD is one the body sent, and
+			// invalid UTF-8 comes from invalid UTF-8 or a lone surrogate.
+			if strings.Contains(k+v, "\uFFFD") &&
+				!bytes.Contains(body, []byte(string(utf8.RuneError))) && !bytes.Contains(lower, []byte(`\ufffd`)) {
+				t.Fatalf("%q: %q=%q has a U+FFFD the body did not send", body, k, v)
+			}
+			if !utf8.ValidString(k) || !utf8.ValidString(v) {
+				if utf8.Valid(body) && !bytes.Contains(lower, []byte(`\ud`)) {
+					t.Fatalf("%q: %q=%q is invalid UTF-8, from a body of valid UTF-8 without surrogate escapes", body, k, v)
+				}
+				continue
+			}
+			valid[k] = v
+		}
+		// A flat object of the decoded strings that are valid UTF-8 (JSON
+		// can carry no other) decodes the same.
+		flat, err := json.Marshal(map[string]string(valid))
 		if err != nil {
 			t.Fatal(err)
 		}
 		again, err := parseJSON(flat)
-		if err != nil || !reflect.DeepEqual(again, p) {
-			t.Fatalf("re-encoded %s decodes to %v, %v; first %v", flat, again, err, p)
+		if err != nil || !reflect.DeepEqual(again, valid) {
+			t.Fatalf("re-encoded %s decodes to %v, %v; first %v", flat, again, err, valid)
 		}
 		checkParams(t, p)
 	})

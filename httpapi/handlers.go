@@ -5,12 +5,18 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"os"
+	"time"
 
 	"customerd"
 )
 
 // maxBodyBytes is the largest request body accepted.
 const maxBodyBytes = 64 << 10
+
+// answerTime is how long writing an answer may take, after the store's
+// deadline (see readBody).
+const answerTime = 5 * time.Second
 
 func (s *Server) health(req *request, _ string) {
 	s.write(req, http.StatusOK, []byte(`{"status":"ok"}`))
@@ -154,11 +160,24 @@ func (s *Server) readBody(req *request) (params, string, bool) {
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(req.w, req.r.Body, maxBodyBytes))
 	req.restartStoreDeadline()
+	// The server's read and write timeouts run from the start of the
+	// request: a body that arrives late, or never, leaves no time to write
+	// the answer. The answer gets its own time from here, the store's
+	// deadline and some more.
+	// (As http.ResponseController would, without allocating one.)
+	if d, ok := req.w.(interface{ SetWriteDeadline(time.Time) error }); ok {
+		_ = d.SetWriteDeadline(time.Now().Add(storeTimeout + answerTime))
+	}
 	if err != nil {
 		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
+		switch {
+		case errors.As(err, &tooBig):
 			s.fail(req, bodyTooLarge())
-		} else {
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			s.fail(req, bodyTimeout())
+		case errors.Is(err, io.ErrUnexpectedEOF):
+			s.fail(req, badRequest("the request body ended before its declared length (or its last chunk)"))
+		default:
 			s.fail(req, badRequest("the request body could not be read"))
 		}
 		return nil, "", false

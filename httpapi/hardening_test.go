@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/netip"
 	"strings"
@@ -137,7 +138,7 @@ func TestBadKeysFromOneAddressMeet429BeforeTheKeyLookup(t *testing.T) {
 	var logs logBuffer
 	a := newTestAPIWithStore(t, func(c *httpapi.Config) {
 		c.Logger = jsonLogger(&logs)
-		c.AuthFailures = 20 // per minute: one more try every 3 s once spent
+		c.AuthFailures = 20 // in any minute
 	}, func(s customerd.Store) customerd.Store {
 		return hookStore{Store: s, before: func(_ context.Context, method, _ string) {
 			if method == "FindAPIKey" {
@@ -145,16 +146,17 @@ func TestBadKeysFromOneAddressMeet429BeforeTheKeyLookup(t *testing.T) {
 			}
 		}}
 	})
-	bad := basicAuth("cdk_0000000000000000000000000000000000000000")
+	// Keys of distinct prefixes, so that each is looked up.
+	bad := func(i int) reqOpt { return basicAuth(fmt.Sprintf("cdk_%012x%028d", i, 0)) }
 	for i := 0; i < 20; i++ {
-		wantStatus(t, a.do("GET", "/customers/x", "", bad), 401)
+		wantStatus(t, a.do("GET", "/customers/x", "", bad(i)), 401)
 	}
-	for i := 0; i < 280; i++ {
-		r := a.do("GET", "/customers/x", "", bad)
+	for i := 20; i < 300; i++ {
+		r := a.do("GET", "/customers/x", "", bad(i))
 		wantStatus(t, r, 429)
 		wantBody(t, r, bodyRateLimited)
-		if got := r.header.Get("Retry-After"); got != "3" {
-			t.Fatalf("Retry-After %q, want 3", got)
+		if got := r.header.Get("Retry-After"); got != "60" {
+			t.Fatalf("Retry-After %q, want 60: the failures leave the window a minute after they were made", got)
 		}
 	}
 	if n := lookups.Load(); n != 20 {
@@ -173,30 +175,113 @@ func TestBadKeysFromOneAddressMeet429BeforeTheKeyLookup(t *testing.T) {
 	if blocked != 1 {
 		t.Fatalf("block logged %d times for one address", blocked)
 	}
-	// The limit is on the address: while it cools down, even a good key from
-	// it is turned away (the key is not looked at).
+	// The limit is on the address: while it is blocked, even a good key
+	// from it is turned away (the key is not looked at), and so is a
+	// request without credentials.
 	wantStatus(t, a.do("GET", "/customers/x", ""), 429)
+	wantStatus(t, a.do("GET", "/customers/x", "", noAuth(), breaksContract()), 429)
+	// A sliding window, not a refilling bucket: nothing comes back until
+	// the failures are a minute old.
+	a.advance(59 * time.Second)
+	if r := a.do("GET", "/customers/x", ""); r.status != 429 || r.header.Get("Retry-After") != "1" {
+		t.Fatalf("59 s after 20 failures: %d, Retry-After %q; want 429 and 1", r.status, r.header.Get("Retry-After"))
+	}
+	a.advance(time.Second)
+	wantStatus(t, a.do("GET", "/customers/x", ""), 404)
 	// A key of another format is a failed guess too.
-	a.advance(3 * time.Second)
-	wantStatus(t, a.do("GET", "/customers/x", "", basicAuth("ABCDEF0123456789ABCDEF0123456789")), 401)
+	for i := 0; i < 20; i++ {
+		wantStatus(t, a.do("GET", "/customers/x", "", basicAuth("ABCDEF0123456789ABCDEF0123456789")), 401)
+	}
 	wantStatus(t, a.do("GET", "/customers/x", ""), 429)
 	// A request with no credentials presents no key: it is answered 401 and
 	// not counted against the address.
-	a.advance(3 * time.Second)
-	for i := 0; i < 5; i++ {
+	a.advance(time.Minute)
+	for i := 0; i < 25; i++ {
 		wantStatus(t, a.do("GET", "/customers/x", "", noAuth(), breaksContract()), 401)
 	}
 	wantStatus(t, a.do("GET", "/customers/x", ""), 404)
-	// Once it has cooled down, a good key works; successes cost nothing.
-	a.advance(time.Minute)
+	// Successes cost nothing.
 	for i := 0; i < 50; i++ {
 		wantStatus(t, a.do("GET", "/customers/x", ""), 404)
 	}
 	// Routes that need no key are never limited.
 	for i := 0; i < 25; i++ {
-		a.do("GET", "/customers/x", "", bad)
+		a.do("GET", "/customers/x", "", bad(i))
 	}
 	wantStatus(t, a.do("GET", "/healthz", ""), 200)
+}
+
+// TestAuthFailureLimitHoldsForBadKeysSentAtOnce sends bad keys from one
+// address all at once, whose lookups overlap: no more of them are looked
+// up, or answered 401, than the limit.
+func TestAuthFailureLimitHoldsForBadKeysSentAtOnce(t *testing.T) {
+	var lookups atomic.Int64
+	a := newTestAPIWithStore(t, func(c *httpapi.Config) { c.AuthFailures = 20 },
+		func(s customerd.Store) customerd.Store {
+			return hookStore{Store: s, before: func(_ context.Context, method, _ string) {
+				if method == "FindAPIKey" {
+					lookups.Add(1)
+					time.Sleep(20 * time.Millisecond) // a slow database: the lookups overlap
+				}
+			}}
+		})
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	counts := map[int]int{}
+	for i := range 100 {
+		wg.Go(func() {
+			r := a.do("GET", "/customers/x", "", basicAuth(fmt.Sprintf("cdk_%012x%028d", i, 0)))
+			mu.Lock()
+			counts[r.status]++
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	if counts[401] != 20 || counts[429] != 80 || lookups.Load() != 20 {
+		t.Fatalf("100 bad keys at once: %v with %d lookups; want 20 × 401 and 20 lookups, then 429", counts, lookups.Load())
+	}
+	// Good keys sent at once wait for the attempts in flight, and are never
+	// refused for them: more of them than the limit all get their answer.
+	a.advance(time.Minute)
+	for i := range 60 {
+		wg.Go(func() {
+			if r := a.do("GET", "/customers/x", ""); r.status != 404 {
+				t.Errorf("good key %d sent at once with others: %d", i, r.status)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// TestAuthFailureLimitIsASlidingWindow paces bad keys from one address at
+// one a second for two minutes: no minute holds more failures than the
+// limit, where a bucket refilling at limit per minute let twice as many
+// into the first.
+func TestAuthFailureLimitIsASlidingWindow(t *testing.T) {
+	a := newTestAPIWith(t, func(c *httpapi.Config) { c.AuthFailures = 20 })
+	var failures []int // seconds since the start
+	for s := range 120 {
+		if r := a.do("GET", "/customers/x", "", basicAuth(fmt.Sprintf("cdk_%012x%028d", s, 0))); r.status == 401 {
+			failures = append(failures, s)
+		}
+		a.advance(time.Second)
+	}
+	for i := range failures {
+		inMinute := 0
+		for _, f := range failures[i:] {
+			if f < failures[i]+60 {
+				inMinute++
+			}
+		}
+		if inMinute > 20 {
+			t.Fatalf("%d failures in the minute from second %d, want at most 20: %v", inMinute, failures[i], failures)
+		}
+	}
+	// And it is no stricter than its promise: 20 in the first minute, 20
+	// again in the second.
+	if len(failures) != 40 {
+		t.Fatalf("%d failures in two minutes at one attempt a second, want 40: %v", len(failures), failures)
+	}
 }
 
 func TestAuthFailuresAreCountedPerClientBehindTrustedProxies(t *testing.T) {

@@ -15,10 +15,11 @@ const readyTimeout = 2 * time.Second
 // ready serves /readyz: 200 when the database answers and is migrated, else
 // the 503 of an unreachable database.
 func (s *Server) ready(req *request, _ string) {
-	ctx, cancel := context.WithTimeout(req.r.Context(), readyTimeout)
+	// As for every store call, a prober that hangs up does not end the check.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(req.r.Context()), readyTimeout)
 	defer cancel()
 	if err := s.svc.Ping(ctx); err != nil {
-		s.log.Warn("not ready", "request_id", req.requestID, "error", err.Error())
+		s.logUnavailable(req, "not ready", err)
 		s.fail(req, errNotReady)
 		return
 	}

@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"unicode/utf16"
+	"unicode/utf8"
 
 	"customerd"
 )
@@ -25,6 +27,9 @@ func (p params) value(key string) customerd.Value {
 
 func (p params) set(key, val string) error {
 	if _, dup := p[key]; dup {
+		if safeName(key) != key {
+			return malformed("a field is given more than once (its name is not repeated here: it is not a plain field name)")
+		}
 		return fieldErr(key, key+": given more than once")
 	}
 	p[key] = val
@@ -88,13 +93,26 @@ func parseForm(s string) (params, error) {
 	return p, nil
 }
 
-// safeName returns key if it is a field customerd knows, so that error
-// messages never echo arbitrary client input.
+// safeName returns key if it passes the field-name rule, else "a field", so
+// that error messages never echo arbitrary client input (markup, quotes,
+// control characters, megabytes). The rule: a field customerd knows, or a
+// plain name of 1–64 ASCII letters, digits and "_.-[]", such as the
+// routing_id or options[get_client_auth_token] that SDKs send.
 func safeName(key string) string {
 	if knownFields[key] {
 		return key
 	}
-	return "a field"
+	if key == "" || len(key) > 64 {
+		return "a field"
+	}
+	for i := 0; i < len(key); i++ {
+		c := key[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+			c == '_' || c == '.' || c == '-' || c == '[' || c == ']') {
+			return "a field"
+		}
+	}
+	return key
 }
 
 // parseJSON parses a flat JSON object. Strings, numbers (kept as their
@@ -109,7 +127,7 @@ func parseJSON(body []byte) (params, error) {
 		return nil, malformed("malformed JSON body: expected one JSON object")
 	}
 	p := params{}
-	if err := readObject(dec, p, ""); err != nil {
+	if err := readObject(dec, body, p, ""); err != nil {
 		return nil, err
 	}
 	if _, err := dec.Token(); err != io.EOF {
@@ -119,9 +137,10 @@ func parseJSON(body []byte) (params, error) {
 }
 
 // readObject reads members until the closing brace, storing scalars under
-// prefix+key.
-func readObject(dec *json.Decoder, p params, prefix string) error {
+// prefix+key. body is what dec reads, for rawString.
+func readObject(dec *json.Decoder, body []byte, p params, prefix string) error {
 	for {
+		start := dec.InputOffset()
 		tok, err := dec.Token()
 		if err != nil {
 			return malformed("malformed JSON body: " + jsonErrorText(err))
@@ -133,7 +152,8 @@ func readObject(dec *json.Decoder, p params, prefix string) error {
 		if !ok {
 			return malformed("malformed JSON body: expected a member name")
 		}
-		key = prefix + key
+		key = prefix + rawString(key, body[start:dec.InputOffset()])
+		start = dec.InputOffset()
 		tok, err = dec.Token()
 		if err != nil {
 			return malformed("malformed JSON body: " + jsonErrorText(err))
@@ -141,7 +161,7 @@ func readObject(dec *json.Decoder, p params, prefix string) error {
 		var val string
 		switch v := tok.(type) {
 		case string:
-			val = v
+			val = rawString(v, body[start:dec.InputOffset()])
 		case json.Number:
 			val = v.String()
 		case bool:
@@ -150,7 +170,7 @@ func readObject(dec *json.Decoder, p params, prefix string) error {
 			val = ""
 		case json.Delim:
 			if v == '{' && key == "options" {
-				if err := readObject(dec, p, "options."); err != nil {
+				if err := readObject(dec, body, p, "options."); err != nil {
 					return err
 				}
 				continue
@@ -167,6 +187,89 @@ func readObject(dec *json.Decoder, p params, prefix string) error {
 			return err
 		}
 	}
+}
+
+// rawString returns the string token decoded as encoding/json decoded it,
+// except that the bytes encoding/json replaced with U+FFFD, invalid UTF-8
+// and lone surrogate escapes (\udfff), are kept as invalid UTF-8: the
+// field rules then refuse them as they refuse the same bytes in a form,
+// rather than distinct byte strings colliding into one reference. raw holds
+// the token, after separators and spaces. Only a string with a U+FFFD is
+// looked at again.
+func rawString(decoded string, raw []byte) string {
+	if !strings.Contains(decoded, "\uFFFD") {
+		return decoded
+	}
+	i := bytes.IndexByte(raw, '"')
+	if i < 0 || len(raw)-i < 2 {
+		return decoded
+	}
+	lit := raw[i+1 : len(raw)-1] // between the quotes; the decoder checked the syntax
+	out := make([]byte, 0, len(lit))
+	for j := 0; j < len(lit); {
+		c := lit[j]
+		if c != '\\' {
+			out = append(out, c)
+			j++
+			continue
+		}
+		if lit[j+1] != 'u' {
+			out = append(out, unescape(lit[j+1]))
+			j += 2
+			continue
+		}
+		r := hex4(lit[j+2 : j+6])
+		j += 6
+		if utf16.IsSurrogate(r) {
+			if r < 0xdc00 && j+6 <= len(lit) && lit[j] == '\\' && lit[j+1] == 'u' {
+				if pair := utf16.DecodeRune(r, hex4(lit[j+2:j+6])); pair != utf8.RuneError {
+					out = utf8.AppendRune(out, pair)
+					j += 6
+					continue
+				}
+			}
+			// A lone surrogate, as the three bytes UTF-8 would give it if it
+			// allowed surrogates: invalid UTF-8.
+			out = append(out, 0xe0|byte(r>>12), 0x80|byte(r>>6)&0x3f, 0x80|byte(r)&0x3f)
+			continue
+		}
+		out = utf8.AppendRune(out, r)
+	}
+	return string(out)
+}
+
+// unescape returns the byte of a one-character JSON escape (\n: '\n').
+func unescape(c byte) byte {
+	switch c {
+	case 'b':
+		return '\b'
+	case 'f':
+		return '\f'
+	case 'n':
+		return '\n'
+	case 'r':
+		return '\r'
+	case 't':
+		return '\t'
+	}
+	return c // '"', '\\' and '/' stand for themselves
+}
+
+// hex4 decodes the four hex digits of a \u escape.
+func hex4(h []byte) rune {
+	var r rune
+	for _, c := range h {
+		r <<= 4
+		switch {
+		case c >= '0' && c <= '9':
+			r |= rune(c - '0')
+		case c >= 'a' && c <= 'f':
+			r |= rune(c - 'a' + 10)
+		case c >= 'A' && c <= 'F':
+			r |= rune(c - 'A' + 10)
+		}
+	}
+	return r
 }
 
 // skipValue consumes the rest of an object or array whose opening delimiter

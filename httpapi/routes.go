@@ -32,6 +32,12 @@ var (
 	routeMetrics = &route{pattern: "/metrics", allow: "GET", handlers: map[string]handlerFunc{
 		"GET": (*Server).metricsEndpoint,
 	}}
+	// routeServer is "OPTIONS *", a question about the server rather than a
+	// resource, which some proxies send to probe it. It reaches the handler
+	// when http.Server.DisableGeneralOptionsHandler is set.
+	routeServer = &route{pattern: "*", allow: "OPTIONS", handlers: map[string]handlerFunc{
+		"OPTIONS": (*Server).health,
+	}}
 	routeCustomers = &route{pattern: "/customers", allow: "POST", handlers: map[string]handlerFunc{
 		"POST": (*Server).createCustomer,
 	}}
@@ -102,6 +108,8 @@ func match(u *url.URL) (*route, string, bool) {
 		return routeOpenAPIJSON, "", true
 	case "/metrics":
 		return routeMetrics, "", true
+	case "*":
+		return routeServer, "", true
 	}
 	for _, n := range nested {
 		seg, ok := strings.CutPrefix(path, n.prefix)

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/netip"
 	"runtime/debug"
+	"strconv"
 	"time"
 
 	"customerd"
@@ -42,10 +43,10 @@ type Config struct {
 	RateBurst int
 
 	// AuthFailures is how many failed authentications one client address
-	// may make per AuthFailWindow (1 minute when zero). Once they are spent,
-	// that address gets 429 with Retry-After on the customer routes, before
-	// its key is looked up, until the window lets it try again. Zero
-	// disables the limit.
+	// may make in any AuthFailWindow (1 minute when zero), concurrent
+	// attempts included. Once they are spent, that address gets 429 with
+	// Retry-After on the customer routes, before its key is looked up,
+	// until the oldest of them is a window old. Zero disables the limit.
 	AuthFailures   int
 	AuthFailWindow time.Duration
 
@@ -61,7 +62,9 @@ type Config struct {
 	MetricsHandler http.Handler
 }
 
-// Server is the HTTP handler of the API.
+// Server is the HTTP handler of the API. Serve it with
+// http.Server.DisableGeneralOptionsHandler set, so that "OPTIONS *" gets
+// the API's headers and a JSON body too.
 type Server struct {
 	svc            *service.Service
 	log            *slog.Logger
@@ -71,8 +74,10 @@ type Server struct {
 	metricsHandler http.Handler
 
 	keyLimit       *ratelimit.Limiter // per API key prefix; nil when off
-	authFailLimit  *ratelimit.Limiter // per client address; nil when off
+	authFailLimit  *ratelimit.Window  // per client address; nil when off
 	trustedProxies []netip.Prefix
+
+	outages outages // see logUnavailable
 }
 
 // New returns a Server for cfg.
@@ -91,7 +96,7 @@ func New(cfg Config) *Server {
 		if window <= 0 {
 			window = time.Minute
 		}
-		s.authFailLimit = ratelimit.New(float64(cfg.AuthFailures)/window.Seconds(), cfg.AuthFailures, 0)
+		s.authFailLimit = ratelimit.NewWindow(cfg.AuthFailures, window, 0, s.now)
 	}
 	return s
 }
@@ -116,11 +121,13 @@ type request struct {
 
 // storeContext returns the context that bounds the store calls of the
 // request (authentication and the handler's call share one deadline of
-// storeTimeout). ServeHTTP cancels it when the request is done. The
-// deadline costs a timer only if a call may wait (see deadlineContext).
+// storeTimeout). It does not end when the client goes away: a write that
+// has been accepted runs to its commit, and its outcome is what the access
+// log records. ServeHTTP cancels it when the request is done. The deadline
+// costs a timer only if a call may wait (see deadlineContext).
 func (req *request) storeContext() context.Context {
 	if req.ctx == nil {
-		req.ctx, req.cancel = withLazyDeadline(req.r.Context(), time.Now().Add(storeTimeout))
+		req.ctx, req.cancel = withDetachedDeadline(req.r.Context(), time.Now().Add(storeTimeout))
 	}
 	return req.ctx
 }
@@ -176,6 +183,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if req.cancel != nil {
 			req.cancel()
 		}
+		if req.status == http.StatusOK && s.outages.active.Load() {
+			s.succeeded(req)
+		}
 		elapsed := time.Since(start)
 		s.metrics.ObserveRequest(req.route, r.Method, req.status, elapsed)
 		rec := accessRecord{time: start.Add(elapsed), requestID: req.requestID, merchantID: req.merchantID,
@@ -216,15 +226,26 @@ func (s *Server) route(req *request) {
 // returns false on failure.
 func (s *Server) authenticate(req *request) bool {
 	client := clientKey(clientAddr(req.r, s.trustedProxies))
+	key, ok := basicUsername(req.r.Header.Get("Authorization"))
 	// An address that keeps presenting bad keys is turned away before its
 	// key is looked up, so that guessing cannot load the database either.
-	// The access log records these 429s; the block itself was logged once.
-	if ok, wait := s.authFailLimit.Check(client, s.now()); !ok {
+	// Each presented key reserves a failure before its lookup, and gives it
+	// back if it authenticates, so that keys sent at once cannot exceed the
+	// limit. The access log records these 429s; the block was logged once.
+	// A request without credentials is turned away too, but reserves
+	// nothing: it guesses nothing.
+	var attempt ratelimit.Reservation
+	allowed, wait := true, time.Duration(0)
+	if ok {
+		attempt, allowed, wait = s.authFailLimit.Reserve(req.storeContext(), client)
+	} else {
+		allowed, wait = s.authFailLimit.Check(client)
+	}
+	if !allowed {
 		s.metrics.RateLimited("auth_failures")
 		s.fail(req, rateLimited(retryAfterSeconds(wait)))
 		return false
 	}
-	key, ok := basicUsername(req.r.Header.Get("Authorization"))
 	if !ok {
 		// No key was presented: nothing was guessed and nothing looked up,
 		// so this does not count against the address.
@@ -236,17 +257,19 @@ func (s *Server) authenticate(req *request) bool {
 	merchantID, err := s.svc.Authenticate(req.storeContext(), key)
 	if err != nil {
 		if customerd.ErrorCode(err) != customerd.EUNAUTHORIZED {
+			attempt.Release() // the store failed: nothing was guessed
 			s.failErr(req, err)
 			return false
 		}
-		s.unauthorized(req, client, metrics.AuthInvalidKey, "authentication failed", key)
+		s.unauthorized(req, attempt, client, metrics.AuthInvalidKey, "authentication failed", key)
 		return false
 	}
 	// Most SDKs send x-merchantid; when they do it must name the key's merchant.
 	if hdr := req.r.Header.Get("X-Merchantid"); hdr != "" && hdr != merchantID {
-		s.unauthorized(req, client, metrics.AuthMerchantMismatch, "x-merchantid does not match the key's merchant", key)
+		s.unauthorized(req, attempt, client, metrics.AuthMerchantMismatch, "x-merchantid does not match the key's merchant", key)
 		return false
 	}
+	attempt.Release()
 	req.merchantID = merchantID
 	req.w.Header()["X-Jp-Merchant-Id"] = []string{merchantID}
 	prefix, _ := customerd.APIKeyPrefix(key) // the key authenticated, so it has one
@@ -270,16 +293,14 @@ func (req *request) caller() customerd.Caller {
 
 // unauthorized logs why a presented key failed (with the key's prefix at
 // most), counts the failure against the client address, and answers 401.
-func (s *Server) unauthorized(req *request, client, reason, why, key string) {
+func (s *Server) unauthorized(req *request, attempt ratelimit.Reservation, client, reason, why, key string) {
 	s.metrics.AuthFailure(reason)
 	attrs := []any{"request_id", req.requestID, "client", client}
 	if key != "" {
 		attrs = append(attrs, "key", customerd.RedactKey(key))
 	}
 	s.log.Info(why, attrs...)
-	now := s.now()
-	s.authFailLimit.Allow(client, now)
-	if ok, wait := s.authFailLimit.Check(client, now); !ok {
+	if full, wait := attempt.Fail(); full {
 		s.log.Warn("too many failed authentications: client blocked", "request_id", req.requestID,
 			"client", client, "retry_after_s", retryAfterSeconds(wait))
 	}
@@ -300,14 +321,12 @@ func retryAfterSeconds(d time.Duration) int {
 // failErr answers with the wire error for a domain error, logging faults.
 func (s *Server) failErr(req *request, err error) {
 	e := errorFor(err)
-	if e.httpStatus >= 500 {
-		// Only the error chain is logged: store errors carry no customer values.
-		level := slog.LevelError
-		if e.httpStatus == http.StatusServiceUnavailable {
-			level = slog.LevelWarn
-		}
-		s.log.Log(req.r.Context(), level, "request failed", "request_id", req.requestID,
-			"route", req.route, "error", err.Error())
+	// Only the error chain is logged: store errors carry no customer values.
+	switch {
+	case e.httpStatus == http.StatusServiceUnavailable:
+		s.logUnavailable(req, "request failed", err)
+	case e.httpStatus >= 500:
+		s.log.Error("request failed", "request_id", req.requestID, "route", req.route, "error", err.Error())
 	}
 	s.fail(req, e)
 }
@@ -320,11 +339,43 @@ func (s *Server) fail(req *request, e apiError) {
 	s.write(req, e.httpStatus, e.appendJSON(make([]byte, 0, 512), req.requestID))
 }
 
+// write sends an answer. While the client's side of the connection is
+// open, net/http buffers the answer and sends it after the handler returns.
+// Once net/http has seen that side end (a half-close, a reset, a read that
+// failed: it then cancels the request's context), the answer is sent at
+// once, so that whether it was delivered is known: a half-closed client
+// reads it, and one that has gone is recorded as a client disconnect.
 func (s *Server) write(req *request, status int, body []byte) {
 	req.status = status
 	req.bytes = len(body)
+	if req.r.Context().Err() == nil {
+		req.w.WriteHeader(status)
+		_, _ = req.w.Write(body)
+		return
+	}
+	// Sending before the handler returns: the length must be declared, or
+	// net/http would switch to chunked encoding.
+	req.w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	req.w.WriteHeader(status)
-	_, _ = req.w.Write(body)
+	_, err := req.w.Write(body)
+	if err == nil {
+		err = http.NewResponseController(req.w).Flush()
+	}
+	if err != nil {
+		s.clientGone(req, err)
+	}
+}
+
+// statusClientClosedRequest labels, in the access log and the metrics, a
+// request whose answer could not be delivered because the client had gone:
+// nginx's 499. It is never sent, and it is not a server error.
+const statusClientClosedRequest = 499
+
+// clientGone records that the answer to req could not be delivered.
+func (s *Server) clientGone(req *request, err error) {
+	s.log.Info("client disconnected before its answer was delivered", "request_id", req.requestID,
+		"route", req.route, "status", req.status, "error", err.Error())
+	req.status, req.bytes = statusClientClosedRequest, 0
 }
 
 // requestIDs returns the request id (the inbound one when it is a sane

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -178,6 +179,8 @@ func TestEventsAreScheduledForTheEndpointsThatWantThem(t *testing.T) {
 	for _, d := range a.queue.scheduled() {
 		got = append(got, fmt.Sprintf("%s %s %s", d.MerchantID, d.EventID, d.EndpointID))
 	}
+	slices.Sort(got)
+	slices.Sort(want)
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("scheduled\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}

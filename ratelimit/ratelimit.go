@@ -1,7 +1,8 @@
-// Package ratelimit keeps one token bucket per key (an API key, a client
-// address) in memory. Memory is bounded: a bucket that has refilled is
-// forgotten, since a full bucket behaves exactly like a new one, and the
-// number of buckets is capped.
+// Package ratelimit keeps limits per key in memory: a token bucket per key
+// (Limiter, for the rate of an API key), and a sliding window of failures
+// per key (Window, for the failed authentications of a client address).
+// Memory is bounded: a bucket that has refilled, or a window with no
+// failure left in it, is forgotten, and the number of keys is capped.
 //
 // Limits are per process. A deployment of N nodes behind a load balancer
 // allows up to N times the configured rate in total.

@@ -78,8 +78,26 @@ func TestKeyCache(t *testing.T) {
 			t.Fatalf("wrong secret: %v", err)
 		}
 	})
-	t.Run("an unknown key is not cached, so a key created next works at once", func(t *testing.T) {
-		c, store, _ := newCacheForTest(2 * time.Second)
+	t.Run("an unknown prefix is cached as missing within the TTL, as a found key is", func(t *testing.T) {
+		c, store, clock := newCacheForTest(2 * time.Second)
+		secret, _, err := customerd.NewAPIKey("m1", time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 3 {
+			if _, err := authenticate(c, secret); customerd.ErrorCode(err) != customerd.EUNAUTHORIZED {
+				t.Fatalf("unknown key: %v", err)
+			}
+			*clock = clock.Add(time.Second / 2)
+		}
+		// The same path as a key found: no store lookup after the first,
+		// so an answer's time does not tell whether the prefix exists.
+		if store.lookups != 1 {
+			t.Fatalf("%d store lookups for 3 tries of one unknown prefix within the TTL, want 1", store.lookups)
+		}
+	})
+	t.Run("a key created elsewhere behind a cached miss works once the TTL has passed", func(t *testing.T) {
+		c, store, clock := newCacheForTest(2 * time.Second)
 		secret, k, err := customerd.NewAPIKey("m1", time.Now())
 		if err != nil {
 			t.Fatal(err)
@@ -87,9 +105,51 @@ func TestKeyCache(t *testing.T) {
 		if _, err := authenticate(c, secret); customerd.ErrorCode(err) != customerd.EUNAUTHORIZED {
 			t.Fatalf("before creation: %v", err)
 		}
-		store.keys[k.Prefix] = k
+		store.keys[k.Prefix] = k // by another process
+		*clock = clock.Add(2 * time.Second)
 		if m, err := authenticate(c, secret); err != nil || m != "m1" {
-			t.Fatalf("after creation: %q, %v", m, err)
+			t.Fatalf("after the TTL: %q, %v", m, err)
+		}
+	})
+	t.Run("misses are bounded and never push out keys found", func(t *testing.T) {
+		c, store, _ := newCacheForTest(time.Hour)
+		key, _ := store.add(t, "m1")
+		if _, err := authenticate(c, key); err != nil {
+			t.Fatal(err)
+		}
+		for range maxCachedMisses + 10 {
+			secret, _, err := customerd.NewAPIKey("m1", time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, _ = authenticate(c, secret)
+		}
+		if n := len(c.misses); n > maxCachedMisses {
+			t.Fatalf("%d misses cached, bound %d", n, maxCachedMisses)
+		}
+		before := store.lookups
+		if _, err := authenticate(c, key); err != nil || store.lookups != before {
+			t.Fatalf("the key in use was pushed out by misses: %v, %d lookups", err, store.lookups-before)
+		}
+	})
+	t.Run("store errors are not cached", func(t *testing.T) {
+		failing := true
+		lookups := 0
+		c := newKeyCache(func(context.Context, string) (*customerd.APIKey, error) {
+			lookups++
+			if failing {
+				return nil, customerd.Unavailable(context.DeadlineExceeded)
+			}
+			return nil, customerd.ErrNotFound
+		}, time.Hour)
+		secret, _, _ := customerd.NewAPIKey("m1", time.Now())
+		for range 2 {
+			if _, err := authenticate(c, secret); customerd.ErrorCode(err) != customerd.EUNAVAILABLE {
+				t.Fatalf("store error: %v", err)
+			}
+		}
+		if lookups != 2 {
+			t.Fatalf("%d lookups for 2 tries while the store fails, want 2", lookups)
 		}
 	})
 	t.Run("a key revoked elsewhere is refused once the TTL has passed", func(t *testing.T) {

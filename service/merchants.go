@@ -35,7 +35,8 @@ func (s *Service) CreateMerchant(ctx context.Context, id string) (string, error)
 }
 
 // CreateAPIKey makes another API key for an existing merchant and returns
-// it; ENOTFOUND when the merchant does not exist.
+// it; ENOTFOUND when the merchant does not exist. The key works at once,
+// in this process and every other.
 func (s *Service) CreateAPIKey(ctx context.Context, merchantID string) (string, error) {
 	return s.newAPIKey(ctx, merchantID, nil)
 }
@@ -67,6 +68,9 @@ func (s *Service) newAPIKey(ctx context.Context, merchantID string, before func(
 		if err != nil {
 			return "", err
 		}
+		// Works at once here, even if its prefix was presented and found
+		// missing a moment ago.
+		s.keys.forget(k.Prefix)
 		return secret, nil
 	}
 }

@@ -3,6 +3,7 @@ package service_test
 import (
 	"errors"
 	"testing"
+	"testing/cryptotest"
 	"time"
 
 	"customerd"
@@ -85,4 +86,34 @@ func TestAuthenticateAcceptsActiveKeysOnly(t *testing.T) {
 		_, err := svc.Authenticate(ctx, secret)
 		wantCode(t, err, customerd.EUNAUTHORIZED)
 	})
+}
+
+// TestAKeyWorksAtOnceInTheProcessThatMadeIt: lookups that find no key are
+// cached, but a key this service makes works on its first request even
+// when its prefix was presented, and found missing, a moment before.
+func TestAKeyWorksAtOnceInTheProcessThatMadeIt(t *testing.T) {
+	svc, _ := withClock(t, sqliteDatabase(t))
+	mustMerchant(t, svc, "m1")
+	const seed = 22
+	// The key that the next CreateAPIKey will make, under this seed...
+	cryptotest.SetGlobalRandom(t, seed)
+	next, _, err := customerd.NewAPIKey("m1", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Authenticate(ctx, next); customerd.ErrorCode(err) != customerd.EUNAUTHORIZED {
+		t.Fatalf("before it exists: %v", err)
+	}
+	// ...is made.
+	cryptotest.SetGlobalRandom(t, seed)
+	key, err := svc.CreateAPIKey(ctx, "m1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if key != next {
+		t.Fatalf("the seeded key is %s…, the one made %s…: the test proves nothing", next[:16], key[:16])
+	}
+	if m, err := svc.Authenticate(ctx, key); err != nil || m != "m1" {
+		t.Fatalf("a key just made: %q, %v", m, err)
+	}
 }

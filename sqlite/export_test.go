@@ -24,3 +24,13 @@ func DatabaseSQLOnly() Option { return func(o *options) { o.databaseSQLOnly = tr
 // KeepsReadTransactions reports whether the fast read pool keeps read
 // transactions between lookups.
 func (s *Store) KeepsReadTransactions() bool { return s.fast != nil && s.fast.KeepsReadTransactions() }
+
+// StopGrowing makes the database as full as a full disk would: the writer
+// connection may not add a page to the file.
+func (s *Store) StopGrowing(ctx context.Context) error {
+	_, err := s.wdb.ExecContext(ctx, "PRAGMA max_page_count = 1") // SQLite keeps the current size as the floor
+	return err
+}
+
+// MapError exposes the error classification for tests.
+var MapError = mapError

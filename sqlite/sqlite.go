@@ -13,9 +13,11 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"customerd"
@@ -44,6 +46,17 @@ type Store struct {
 	cur txn
 
 	applied []string // the migrations Open applied
+
+	// files are the database file and its WAL as Open found them; lost is
+	// set, for good, once one of them is no longer the file at its path.
+	files []openedFile
+	lost  atomic.Pointer[error]
+}
+
+// openedFile is a file of the database as it was when the store opened it.
+type openedFile struct {
+	path string
+	id   fileID
 }
 
 var _ customerd.Store = (*Store)(nil)
@@ -65,9 +78,12 @@ const pragmas = "&_pragma=busy_timeout(10000)" +
 // 100 MiB at a million customers for the same throughput; the OS page cache
 // serves the database's pages either way.
 
+// dsn is the driver's name of the database at path. mode=rw: a
+// connection never creates the file (Open does, once), so that a file
+// deleted under a running server is not silently replaced by an empty one.
 func dsn(path string, extra string) string {
 	r := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23")
-	return "file:" + r.Replace(path) + "?_txlock=immediate" + pragmas + extra
+	return "file:" + r.Replace(path) + "?mode=rw&_txlock=immediate" + pragmas + extra
 }
 
 // Option configures Open.
@@ -144,11 +160,63 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	if s.fast != nil {
 		afterCommit = s.fast.CheckpointAhead
 	}
-	if s.writer, err = newWriter(ctx, wdb, afterCommit, rawWrites...); err != nil {
+	if err := s.watchFiles(); err != nil {
+		s.closeDBs()
+		return nil, err
+	}
+	if s.writer, err = newWriter(ctx, wdb, s.checkFiles, afterCommit, rawWrites...); err != nil {
 		s.closeDBs()
 		return nil, err
 	}
 	return s, nil
+}
+
+// watchFiles records which files the open connections use: the database
+// and its WAL, which hold every commit. The shared-memory index holds none.
+func (s *Store) watchFiles() error {
+	for _, path := range []string{s.path, s.path + "-wal"} {
+		id, err := statID(path)
+		if errors.Is(err, fs.ErrNotExist) && path != s.path {
+			continue // no WAL: nothing to watch
+		}
+		if err != nil {
+			return fmt.Errorf("sqlite: %w", err)
+		}
+		s.files = append(s.files, openedFile{path: path, id: id})
+	}
+	return nil
+}
+
+// checkFiles returns customerd.Unavailable once the database file or its
+// WAL at its path is no longer the file the store opened (by device and
+// inode): deleted, or replaced by another. The store's connections still
+// write to the file they opened, and what they write there is gone at the
+// next start: no write may be acknowledged from then on. It costs a stat
+// per file; the writer checks before each group commit and after it, and
+// Ping checks too. Once lost, the store stays lost: a file put back at the
+// path is not the one the connections use. Restart to use it.
+func (s *Store) checkFiles() error {
+	if lost := s.lost.Load(); lost != nil {
+		return *lost
+	}
+	for _, f := range s.files {
+		id, err := statID(f.path)
+		if err == nil && id.same(f.id) {
+			continue
+		}
+		what := "deleted"
+		switch {
+		case err == nil:
+			what = "replaced by another file"
+		case !errors.Is(err, fs.ErrNotExist):
+			return customerd.Unavailable(fmt.Errorf("sqlite: checking the database file: %w", err))
+		}
+		lost := customerd.Unavailable(fmt.Errorf("sqlite: %s was %s while this process had it open; "+
+			"writes are refused, as they could not be found after a restart: restore the database and restart customerd", f.path, what))
+		s.lost.CompareAndSwap(nil, &lost)
+		return *s.lost.Load()
+	}
+	return nil
 }
 
 const customerColumns = `id, merchant_id, key_version, ref_index, object_reference_id, mobile_number,
@@ -216,11 +284,15 @@ func (s *Store) Close() error {
 // when the schema was current) and the schema version the database is at.
 func (s *Store) Migrations() (applied []string, version int) { return s.applied, latestVersion() }
 
-// Ping checks that the database answers and that its schema is current.
+// Ping checks that the database file is still the one opened, that the
+// database answers and that its schema is current.
 func (s *Store) Ping(ctx context.Context) error {
+	if err := s.checkFiles(); err != nil {
+		return err
+	}
 	var v int
 	if err := s.rdb.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&v); err != nil {
-		return err
+		return mapError(err)
 	}
 	if want := latestVersion(); v < want {
 		return fmt.Errorf("sqlite: schema version %d, want %d", v, want)
@@ -260,19 +332,23 @@ func scanCustomer(r rowScanner) (customerd.SealedCustomer, error) {
 }
 
 // FindCustomer implements customerd.StoreReader.
-func (s *Store) FindCustomer(ctx context.Context, merchantID, id string) (customerd.SealedCustomer, error) {
+func (s *Store) FindCustomer(ctx context.Context, merchantID, id string) (c customerd.SealedCustomer, err error) {
 	if s.fast != nil {
-		return s.readFast(ctx, fastByID, merchantID, id, nil)
+		c, err = s.readFast(ctx, fastByID, merchantID, id, nil)
+	} else {
+		c, err = scanCustomer(s.findByID.QueryRowContext(ctx, id, merchantID))
 	}
-	return scanCustomer(s.findByID.QueryRowContext(ctx, id, merchantID))
+	return c, mapError(err)
 }
 
 // FindCustomerByRef implements customerd.StoreReader.
-func (s *Store) FindCustomerByRef(ctx context.Context, merchantID string, refIndex []byte) (customerd.SealedCustomer, error) {
+func (s *Store) FindCustomerByRef(ctx context.Context, merchantID string, refIndex []byte) (c customerd.SealedCustomer, err error) {
 	if s.fast != nil {
-		return s.readFast(ctx, fastByRef, merchantID, "", refIndex)
+		c, err = s.readFast(ctx, fastByRef, merchantID, "", refIndex)
+	} else {
+		c, err = scanCustomer(s.findByRef.QueryRowContext(ctx, merchantID, refIndex))
 	}
-	return scanCustomer(s.findByRef.QueryRowContext(ctx, merchantID, refIndex))
+	return c, mapError(err)
 }
 
 func scanKey(r rowScanner) (customerd.APIKey, error) {
@@ -294,7 +370,7 @@ func scanKey(r rowScanner) (customerd.APIKey, error) {
 func (s *Store) FindAPIKey(ctx context.Context, prefix string) (*customerd.APIKey, error) {
 	k, err := scanKey(s.findKey.QueryRowContext(ctx, prefix))
 	if err != nil {
-		return nil, err
+		return nil, mapError(err)
 	}
 	return &k, nil
 }
@@ -302,25 +378,25 @@ func (s *Store) FindAPIKey(ctx context.Context, prefix string) (*customerd.APIKe
 // collect reads every row of rows with scan.
 func collect[T any](rows *sql.Rows, err error, scan func(rowScanner) (T, error)) ([]T, error) {
 	if err != nil {
-		return nil, err
+		return nil, mapError(err)
 	}
 	defer rows.Close()
 	var out []T
 	for rows.Next() {
 		v, err := scan(rows)
 		if err != nil {
-			return nil, err
+			return nil, mapError(err)
 		}
 		out = append(out, v)
 	}
-	return out, rows.Err()
+	return out, mapError(rows.Err())
 }
 
 // ListAPIKeys implements customerd.StoreReader.
 func (s *Store) ListAPIKeys(ctx context.Context, merchantID string) ([]customerd.APIKey, error) {
 	var exists bool
 	if err := s.rdb.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM merchants WHERE id = ?)`, merchantID).Scan(&exists); err != nil {
-		return nil, err
+		return nil, mapError(err)
 	}
 	if !exists {
 		return nil, customerd.ErrNotFound
@@ -356,7 +432,7 @@ func (s *Store) ListWrappedKeys(ctx context.Context, merchantID string) ([]custo
 // Write implements customerd.Store: fn runs on the writer goroutine, in a
 // savepoint of the batch's transaction, which commits with its group.
 func (s *Store) Write(ctx context.Context, fn func(ctx context.Context, tx customerd.StoreTx) error) error {
-	return s.writer.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	return mapError(s.writer.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if s.cur.tx != tx { // the first write of a new batch
 			s.cur.tx, s.cur.s = tx, s
 			if s.cur.versions == nil {
@@ -366,7 +442,7 @@ func (s *Store) Write(ctx context.Context, fn func(ctx context.Context, tx custo
 			clear(s.cur.targets)
 		}
 		return fn(ctx, &s.cur)
-	})
+	}))
 }
 
 // nullable stores an unset optional field (nil ciphertext) as NULL.

@@ -40,6 +40,11 @@ type writer struct {
 	rawQueries []string
 	raw        *rawsqlite.Conn
 
+	// check runs before each group commit and after it: while it fails,
+	// no write is run, and a commit it fails after is reported failed, as
+	// the commit cannot be relied on (see Store.checkFiles).
+	check func() error
+
 	// afterCommit, when not nil, runs on the writer goroutine after each
 	// commit (see rawsqlite.Pool.CheckpointAhead).
 	afterCommit func()
@@ -81,9 +86,12 @@ const (
 // may run storeQueries on that connection through rawsqlite, without
 // database/sql: during a write, w.raw.Stmt(rawStoreQueries+i) is
 // storeQueries[i], when w.raw is not nil. Without storeQueries, every
-// statement goes through database/sql. afterCommit may be nil.
-func newWriter(ctx context.Context, db *sql.DB, afterCommit func(), storeQueries ...string) (*writer, error) {
-	w := &writer{db: db, afterCommit: afterCommit, ops: make(chan *writeOp, maxBatch), quit: make(chan struct{})}
+// statement goes through database/sql. check and afterCommit may be nil.
+func newWriter(ctx context.Context, db *sql.DB, check func() error, afterCommit func(), storeQueries ...string) (*writer, error) {
+	if check == nil {
+		check = func() error { return nil }
+	}
+	w := &writer{db: db, check: check, afterCommit: afterCommit, ops: make(chan *writeOp, maxBatch), quit: make(chan struct{})}
 	if len(storeQueries) > 0 {
 		w.rawQueries = append([]string{rawSavepoint: "SAVEPOINT w", rawRelease: "RELEASE w", rawRollbackTo: "ROLLBACK TO w"}, storeQueries...)
 	}
@@ -177,23 +185,30 @@ func (w *writer) commit(batch []*writeOp) {
 			close(op.done)
 		}
 	}()
+	failAll := func(err error) {
+		for _, op := range batch {
+			if op.err == nil {
+				op.err = err
+			}
+		}
+	}
+	if err := w.check(); err != nil {
+		failAll(err)
+		return
+	}
 	// The transaction outlives any one request: it is not tied to a caller's
 	// ctx. It runs on a connection held for the whole batch, so that the
 	// raw statements prepared on it run inside the transaction.
 	conn, err := w.db.Conn(context.Background())
 	if err != nil {
-		for _, op := range batch {
-			op.err = err
-		}
+		failAll(err)
 		return
 	}
 	defer conn.Close()
 	w.attachRaw(conn)
 	tx, err := conn.BeginTx(context.Background(), nil)
 	if err != nil {
-		for _, op := range batch {
-			op.err = err
-		}
+		failAll(err)
 		return
 	}
 	ok := 0
@@ -221,11 +236,13 @@ func (w *writer) commit(batch []*writeOp) {
 		return
 	}
 	if err := tx.Commit(); err != nil {
-		for _, op := range batch {
-			if op.err == nil {
-				op.err = err
-			}
-		}
+		failAll(err)
+		return
+	}
+	// The file may have gone while the batch ran: then the commit went to
+	// a file that is not at the path any more.
+	if err := w.check(); err != nil {
+		failAll(err)
 		return
 	}
 	w.commits.Add(1)

@@ -16,8 +16,8 @@ import (
 func limitFlags(fs *flagSet) func(cfg *httpapi.Config) error {
 	rateLimit := fs.String("rate-limit", "0", "requests per second one API key may make on average, per node (0, the default, disables)")
 	rateBurst := fs.Int("rate-burst", 200, "requests one API key may make at once, per node")
-	authFails := fs.Int("auth-fail-limit", 60, "failed authentications one client address may make per --auth-fail-window, per node, before it gets 429 (0 disables)")
-	authWindow := fs.String("auth-fail-window", "1m", "the window of --auth-fail-limit")
+	authFails := fs.Int("auth-fail-limit", 60, "failed authentications one client address may make in any --auth-fail-window, per node, before it gets 429 (0 disables)")
+	authWindow := fs.String("auth-fail-window", "1m", "the sliding window of --auth-fail-limit")
 	proxies := fs.String("trusted-proxies", "", "comma-separated CIDRs (or addresses) of proxies whose X-Forwarded-For is believed")
 	return func(cfg *httpapi.Config) error {
 		r, err := strconv.ParseFloat(*rateLimit, 64)

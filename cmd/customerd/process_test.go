@@ -54,10 +54,16 @@ type proc struct {
 // startProc starts "customerd serve" on a free port and waits until it listens.
 func startProc(t *testing.T, bin string, db string, extra ...string) *proc {
 	t.Helper()
+	return startProcEnv(t, bin, binarytest.ChildEnv(), db, extra...)
+}
+
+// startProcEnv is startProc with the environment env.
+func startProcEnv(t *testing.T, bin string, env []string, db string, extra ...string) *proc {
+	t.Helper()
 	args := append([]string{"serve", "--listen", "127.0.0.1:0", "--db", db}, extra...)
 	p := &proc{cmd: exec.Command(bin, args...), stderr: &syncBuffer{}, exited: make(chan struct{})}
 	p.cmd.Stderr = p.stderr
-	p.cmd.Env = append(binarytest.ChildEnv(), "GORACE=halt_on_error=1")
+	p.cmd.Env = append(env, "GORACE=halt_on_error=1")
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -211,6 +211,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		// "OPTIONS *" is answered by the API, in JSON with its headers,
+		// rather than by net/http with an empty 200.
+		DisableGeneralOptionsHandler: true,
 	}
 	if certs != nil {
 		srv.TLSConfig = tlsconfig.Server(certs.GetCertificate)

@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
+	"os"
 	"strings"
 	"time"
 
@@ -87,6 +90,9 @@ func openServiceWith(ctx context.Context, dbURL string, keys *masterKeyFlags, wa
 		if path == "" {
 			return nil, nil, fmt.Errorf("--db %q: no file path after sqlite:", dbURL)
 		}
+		if err := refuseMissingDatabase(path); err != nil {
+			return nil, nil, err
+		}
 		lite, err := sqlite.Open(ctx, path)
 		if err != nil {
 			return nil, nil, err
@@ -125,4 +131,28 @@ func openServiceWith(ctx context.Context, dbURL string, keys *masterKeyFlags, wa
 		svc.StartBackground()
 	}
 	return svc, queue, nil
+}
+
+// refuseMissingDatabase returns an error when no database file is at path
+// but a file of an earlier run is beside it: the default master key file or
+// its previous key, or SQLite's -wal or -shm file. The database was then
+// deleted or moved, and creating one would silently make a first run of it:
+// a new sandbox merchant, and every earlier key refused.
+func refuseMissingDatabase(path string) error {
+	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+		return nil // there, or an error that opening it reports
+	}
+	keys := service.DefaultKeyFiles(path)
+	var traces []string
+	for _, p := range []string{keys.Current, keys.Previous, path + "-wal", path + "-shm"} {
+		if _, err := os.Stat(p); err == nil {
+			traces = append(traces, p)
+		}
+	}
+	if len(traces) == 0 {
+		return nil
+	}
+	list := strings.Join(traces, ", ")
+	return fmt.Errorf("the database %s does not exist, but files of an earlier run are beside it (%s): "+
+		"it was deleted or moved. Restore it; to start a new database there instead, first remove %s", path, list, list)
 }
