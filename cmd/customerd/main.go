@@ -50,6 +50,9 @@ Usage:
   customerd master-key status                    which master keys wrap the keys of how many merchants
   customerd data-key rotate MERCHANT_ID          new data key for a merchant; re-encrypts its customers and events
   customerd events --merchant ID [--customer C]  a merchant's event log, oldest first, one JSON event per line
+  customerd import --merchant ID FILE            load customers from CSV or NDJSON (a Juspay export too)
+  customerd export --merchant ID [--out FILE]    every customer of a merchant, as NDJSON or CSV
+  customerd backup --out FILE                    a consistent copy of a live SQLite database
   customerd version                              print version, commit and Go version
 
 Run "customerd COMMAND --help" for the flags of a command.
@@ -81,6 +84,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runDataKey(ctx, rest, getenv, stdout, stderr)
 	case "events":
 		return runEvents(ctx, rest, getenv, stdout, stderr)
+	case "import":
+		return runImport(ctx, rest, getenv, stdout, stderr)
+	case "export":
+		return runExport(ctx, rest, getenv, stdout, stderr)
+	case "backup":
+		return runBackup(ctx, rest, getenv, stdout, stderr)
 	case "version", "--version":
 		return runVersion(stdout)
 	case "help", "-h", "-help", "--help":

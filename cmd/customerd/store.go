@@ -39,6 +39,9 @@ type storeOptions struct {
 	// long enough, asks for it.
 	background     bool
 	eventRetention time.Duration // see service.Config
+	// wrapStore, when set, is given the store and returns the one the
+	// service uses (import paces its writes on SQLite this way).
+	wrapStore func(customerd.Store) customerd.Store
 }
 
 // openService opens the store a --db URL names (applying its migrations)
@@ -85,6 +88,9 @@ func openServiceWith(ctx context.Context, dbURL string, keys *masterKeyFlags, wa
 		}
 	default:
 		return nil, fmt.Errorf("--db: unsupported database URL (want sqlite:PATH or postgres://…)")
+	}
+	if opts.wrapStore != nil {
+		store = opts.wrapStore(store)
 	}
 	svc, err := service.New(ctx, service.Config{Store: store, Vault: vault, EventRetention: opts.eventRetention,
 		OnBackgroundError: func(err error) { fmt.Fprintln(warn, backgroundWarning, err) }})
