@@ -68,7 +68,11 @@ func ParseJSONLine(line []byte) (customerd.ImportRequest, *LineError) {
 			return req, lerr
 		}
 	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+	switch _, err := dec.Token(); {
+	case errors.Is(err, io.EOF):
+	case err != nil:
+		return req, &LineError{Reason: jsonError(err)}
+	default:
 		return req, &LineError{Reason: "holds more than one JSON value"}
 	}
 	return req, nil
