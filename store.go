@@ -51,6 +51,10 @@ type StoreReader interface {
 	// FindCustomerByRef returns the merchant's customer whose reference
 	// has this blind index, or ErrNotFound.
 	FindCustomerByRef(ctx context.Context, merchantID string, refIndex []byte) (SealedCustomer, error)
+	// CustomersAfter returns up to limit of the merchant's customers whose
+	// id sorts after afterID ("" for the first), in id order, erased ones
+	// left out: an export walks every customer with it, a page at a time.
+	CustomersAfter(ctx context.Context, merchantID, afterID string, limit int) ([]SealedCustomer, error)
 	// FindAPIKey returns the key with this prefix, revoked or not, or
 	// ErrNotFound.
 	FindAPIKey(ctx context.Context, prefix string) (*APIKey, error)

@@ -55,6 +55,9 @@ Usage:
   customerd webhook disable --merchant ID WE_ID  pause an endpoint's deliveries (enable resumes them)
   customerd webhook enable --merchant ID WE_ID   resume a disabled endpoint
   customerd webhook delete --merchant ID WE_ID   delete an endpoint; its pending deliveries are dropped
+  customerd import --merchant ID FILE            load customers from CSV or NDJSON (a Juspay export too)
+  customerd export --merchant ID [--out FILE]    every customer of a merchant, as NDJSON or CSV
+  customerd backup --out FILE                    a consistent copy of a live SQLite database
   customerd version                              print version, commit and Go version
 
 Run "customerd COMMAND --help" for the flags of a command.
@@ -88,6 +91,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runEvents(ctx, rest, getenv, stdout, stderr)
 	case "webhook":
 		return runWebhook(ctx, rest, getenv, stdout, stderr)
+	case "import":
+		return runImport(ctx, rest, getenv, stdout, stderr)
+	case "export":
+		return runExport(ctx, rest, getenv, stdout, stderr)
+	case "backup":
+		return runBackup(ctx, rest, getenv, stdout, stderr)
 	case "version", "--version":
 		return runVersion(stdout)
 	case "help", "-h", "-help", "--help":

@@ -48,6 +48,9 @@ type storeOptions struct {
 	// schedules them, in the transactions of the changes it makes.
 	deliver  bool
 	webhooks delivery.Config
+	// wrapStore, when set, is given the store and returns the one the
+	// service uses (import paces its writes on SQLite this way).
+	wrapStore func(customerd.Store) customerd.Store
 }
 
 // deliveryConns is the size of the PostgreSQL pool of the webhook
@@ -117,6 +120,9 @@ func openServiceWith(ctx context.Context, dbURL string, keys *masterKeyFlags, wa
 		}
 	default:
 		return nil, nil, fmt.Errorf("--db: unsupported database URL (want sqlite:PATH or postgres://…)")
+	}
+	if opts.wrapStore != nil {
+		store = opts.wrapStore(store)
 	}
 	svc, err := service.New(ctx, service.Config{Store: store, Vault: vault, EventRetention: opts.eventRetention,
 		IdempotencyTTL: opts.idempotencyTTL, Deliveries: queue, WebhookAllowInsecure: opts.webhooks.AllowInsecure,
