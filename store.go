@@ -186,8 +186,12 @@ type SealedCustomer struct {
 	// re-encrypts.
 	KeyVersion uint32
 	// RefIndex is the blind index of the reference: unique per merchant,
-	// and how a customer is found by its reference.
+	// and how a customer is found by its reference. MobileIndex and
+	// EmailIndex are those of the mobile number and the email address
+	// (nil when it is unset), by which a list is filtered.
 	RefIndex          []byte
+	MobileIndex       []byte
+	EmailIndex        []byte
 	ObjectReferenceID []byte
 	MobileNumber      []byte
 	EmailAddress      []byte // nil when unset

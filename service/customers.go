@@ -97,7 +97,7 @@ func (s *Service) findRow(ctx context.Context, merchantID, idOrRef string) (cust
 	if err != nil {
 		return customerd.SealedCustomer{}, err
 	}
-	return s.store.FindCustomerByRef(ctx, merchantID, ring.BlindIndex(idOrRef))
+	return s.store.FindCustomerByRef(ctx, merchantID, ring.BlindIndex(customerd.FieldObjectReferenceID, idOrRef))
 }
 
 // UpdateCustomer validates an update request and applies it, as a partial
