@@ -50,6 +50,14 @@ type StoreReader interface {
 	// FindCustomerByRef returns the merchant's customer whose reference
 	// has this blind index, or ErrNotFound.
 	FindCustomerByRef(ctx context.Context, merchantID string, refIndex []byte) (SealedCustomer, error)
+	// ListCustomers returns a page of the merchant's customers that q
+	// selects, erased ones never among them, ordered by DateCreated and
+	// ties by ID, both in q's direction, with how many match q in all
+	// (paging aside) and whether another page follows. A q.StartingAfter
+	// is a position in that order: the id of a customer of the merchant,
+	// erased ones included, whether or not it matches q; any other id is
+	// ErrBadCursor. The page and its total are read from one snapshot.
+	ListCustomers(ctx context.Context, merchantID string, q CustomerQuery) (customers []SealedCustomer, total int, hasMore bool, err error)
 	// FindAPIKey returns the key with this prefix, revoked or not, or
 	// ErrNotFound.
 	FindAPIKey(ctx context.Context, prefix string) (*APIKey, error)
@@ -93,9 +101,9 @@ type StoreTx interface {
 	DeleteWrappedKeys(ctx context.Context, keepMasterKeyID string) (int, error)
 	// EraseCustomer erases the merchant's customer with this id, whose
 	// version must be version, and appends ev: the row keeps its id,
-	// country code and timestamps as a tombstone that no lookup finds,
-	// every sealed field and the reference index (which becomes free)
-	// are deleted, and so is the Personal part of every event of the
+	// country code and timestamps as a tombstone that no lookup or list
+	// finds, every sealed field and every blind index (the reference's
+	// becomes free) are deleted, and so is the Personal part of every event of the
 	// customer. ErrNotFound when there is no such customer (or it is
 	// erased), ErrChanged when its version is not version.
 	EraseCustomer(ctx context.Context, merchantID, id string, version int64, ev *SealedEvent) error
@@ -127,7 +135,7 @@ type StoreTx interface {
 	// ListWrappedKeys is StoreReader.ListWrappedKeys inside the
 	// transaction; the keys read stay locked until it ends.
 	ListWrappedKeys(ctx context.Context, merchantID string) ([]WrappedKey, error)
-	// ReplaceCustomer rewrites the sealed fields, reference index and
+	// ReplaceCustomer rewrites the sealed fields, blind indexes and
 	// KeyVersion of the customer with c's merchant and id (a re-encryption:
 	// the timestamps, country code and version are left alone);
 	// ErrNotFound when there is none.
@@ -145,7 +153,8 @@ type StoreTx interface {
 	// and reports whether it did: of several processes that share the
 	// database, one at a time does what the lease names.
 	TakeLease(ctx context.Context, name, holder string, now, until time.Time) (bool, error)
-	// UpdateCustomer writes the fields u sets, last_updated =
+	// UpdateCustomer writes the fields u sets (with their blind indexes,
+	// for those that have one), last_updated =
 	// max(last_updated, u.Now) and version u.Version+1 to the customer with
 	// u's merchant and id, whose version must be u.Version, and appends its
 	// event ev. It returns ErrNotFound when there is no such customer (or it
@@ -220,10 +229,27 @@ type SealedUpdate struct {
 }
 
 // SealedValue is one field of a SealedUpdate. Sealed is nil to clear an
-// optional field.
+// optional field. Index is the blind index of the new value, for the fields
+// that have one (mobile_number, email_address), nil when it is cleared.
 type SealedValue struct {
 	Set    bool
 	Sealed []byte
+	Index  []byte
+}
+
+// CustomerQuery selects customers of one merchant's list: Page, and the
+// exact-match filters as blind indexes, each nil for no filter. Erased
+// customers are never selected.
+type CustomerQuery struct {
+	Page
+	RefIndex, EmailIndex, MobileIndex []byte
+}
+
+// Filtered reports whether q may select fewer than all of the merchant's
+// customers: whether it has a filter or a created range.
+func (q CustomerQuery) Filtered() bool {
+	return q.RefIndex != nil || q.EmailIndex != nil || q.MobileIndex != nil ||
+		!q.CreatedAfter.IsZero() || !q.CreatedBefore.IsZero()
 }
 
 // KeyPurpose says what a merchant key is for.

@@ -212,19 +212,20 @@ func (s *Service) EraseCustomer(ctx context.Context, caller customerd.Caller, id
 }
 
 // sealUpdate seals the personal fields a patch sets for customer id under
-// the active data key.
+// the active data key, with the blind index of those that have one.
 func sealUpdate(ring *fieldcrypt.Keyring, merchantID, id string, p customerd.Patch, now time.Time) (customerd.SealedUpdate, error) {
 	u := customerd.SealedUpdate{MerchantID: merchantID, ID: id, KeyVersion: ring.Active(),
 		MobileCountryCode: p.MobileCountryCode, Now: customerd.Timestamp(now)}
 	for _, f := range [...]struct {
-		field string
-		v     customerd.Value
-		dst   *customerd.SealedValue
+		field   string
+		v       customerd.Value
+		dst     *customerd.SealedValue
+		indexed bool
 	}{
-		{customerd.FieldMobileNumber, p.MobileNumber, &u.MobileNumber},
-		{customerd.FieldEmailAddress, p.EmailAddress, &u.EmailAddress},
-		{customerd.FieldFirstName, p.FirstName, &u.FirstName},
-		{customerd.FieldLastName, p.LastName, &u.LastName},
+		{customerd.FieldMobileNumber, p.MobileNumber, &u.MobileNumber, true},
+		{customerd.FieldEmailAddress, p.EmailAddress, &u.EmailAddress, true},
+		{customerd.FieldFirstName, p.FirstName, &u.FirstName, false},
+		{customerd.FieldLastName, p.LastName, &u.LastName, false},
 	} {
 		if !f.v.Set {
 			continue
@@ -234,6 +235,9 @@ func sealUpdate(ring *fieldcrypt.Keyring, merchantID, id string, p customerd.Pat
 			return customerd.SealedUpdate{}, err
 		}
 		*f.dst = customerd.SealedValue{Set: true, Sealed: b}
+		if f.indexed {
+			f.dst.Index = ring.IndexOptional(f.field, f.v.Value)
+		}
 	}
 	return u, nil
 }

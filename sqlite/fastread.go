@@ -75,11 +75,12 @@ func scanRow(ctx context.Context, st *rawsqlite.Stmt, merchantID, id string) (cu
 	// Columns, as in customerColumns: 0 id, 1 merchant_id, 2 key_version,
 	// 3 ref_index, 4 object_reference_id, 5 mobile_number,
 	// 6 mobile_country_code, 7 email_address, 8 first_name, 9 last_name,
-	// 10 date_created, 11 last_updated, 12 version. The id and merchant are those
+	// 10 date_created, 11 last_updated, 12 version, 13 mobile_index,
+	// 14 email_index. The id and merchant are those
 	// matched (SQLite compares TEXT bytewise), so only a lookup by
 	// reference reads the id.
 	size := 0
-	for _, i := range [...]int{3, 4, 5, 7, 8, 9} { // the columns take copies below
+	for _, i := range [...]int{3, 4, 5, 7, 8, 9, 13, 14} { // the columns take copies below
 		size += len(st.Bytes(i))
 	}
 	if id == "" {
@@ -109,5 +110,7 @@ func scanRow(ctx context.Context, st *rawsqlite.Stmt, merchantID, id string) (cu
 	c.DateCreated = time.Unix(st.Int64(10), 0).UTC()
 	c.LastUpdated = time.Unix(st.Int64(11), 0).UTC()
 	c.Version = st.Int64(12)
+	c.MobileIndex = take(13)
+	c.EmailIndex = take(14)
 	return c, nil
 }
