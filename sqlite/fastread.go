@@ -72,6 +72,12 @@ func scanRow(ctx context.Context, st *rawsqlite.Stmt, merchantID, id string) (cu
 		}
 		return customerd.SealedCustomer{}, err
 	}
+	return readRow(st, merchantID, id), nil
+}
+
+// readRow reads the current row of st, of customerColumns, as scanRow
+// does.
+func readRow(st *rawsqlite.Stmt, merchantID, id string) customerd.SealedCustomer {
 	// Columns, as in customerColumns: 0 id, 1 merchant_id, 2 key_version,
 	// 3 ref_index, 4 object_reference_id, 5 mobile_number,
 	// 6 mobile_country_code, 7 email_address, 8 first_name, 9 last_name,
@@ -112,5 +118,5 @@ func scanRow(ctx context.Context, st *rawsqlite.Stmt, merchantID, id string) (cu
 	c.Version = st.Int64(12)
 	c.MobileIndex = take(13)
 	c.EmailIndex = take(14)
-	return c, nil
+	return c
 }
