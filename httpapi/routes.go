@@ -32,7 +32,8 @@ var (
 	routeMetrics = &route{pattern: "/metrics", allow: "GET", handlers: map[string]handlerFunc{
 		"GET": (*Server).metricsEndpoint,
 	}}
-	routeCustomers = &route{pattern: "/customers", allow: "POST", handlers: map[string]handlerFunc{
+	routeCustomers = &route{pattern: "/customers", allow: "GET, POST", handlers: map[string]handlerFunc{
+		"GET":  (*Server).listCustomers,
 		"POST": (*Server).createCustomer,
 	}}
 	routeCustomer = &route{pattern: "/customers/{customer_id}", allow: "GET, POST, DELETE", handlers: map[string]handlerFunc{
