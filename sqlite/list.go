@@ -188,7 +188,7 @@ func (s *Store) listFast(ctx context.Context, l *customerList) ([]customerd.Seal
 		return nil, 0, err
 	}
 	defer s.fast.Release(conn) // which resets the statements
-	var customers []customerd.SealedCustomer
+	customers := make([]customerd.SealedCustomer, 0, l.q.Limit+1)
 	var total int
 	err = conn.Snapshot(ctx, func() error {
 		var created int64
