@@ -151,6 +151,39 @@ func NewPatch(req UpdateRequest) (Patch, error) {
 	return p, nil
 }
 
+// CustomerSearch is a list request of a merchant's customers as the client
+// sent it (extensions §1): the paging, and the exact-match filters in clear,
+// each "" for no filter. Erased customers are never listed.
+type CustomerSearch struct {
+	Page
+	ObjectReferenceID string
+	MobileNumber      string
+	EmailAddress      string
+}
+
+// Validate checks each filter that is set with the rule of its field, so
+// that a value no customer can have is a mistake rather than an empty list:
+// an *Error with code EINVALID naming every bad filter, in field order.
+func (q CustomerSearch) Validate() error {
+	var v ValidationError
+	for _, f := range [...]struct {
+		field, value string
+		check        func(string) error
+	}{
+		{FieldObjectReferenceID, q.ObjectReferenceID, ValidateObjectReferenceID},
+		{FieldMobileNumber, q.MobileNumber, ValidateMobileNumber},
+		{FieldEmailAddress, q.EmailAddress, ValidateEmail},
+	} {
+		if f.value == "" {
+			continue
+		}
+		if err := f.check(f.value); err != nil {
+			v.invalid(f.field, err.Error())
+		}
+	}
+	return v.Err()
+}
+
 // FieldChange is one column an update writes.
 type FieldChange struct {
 	Field string // wire name, one of the Field* constants

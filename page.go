@@ -22,6 +22,18 @@ type Page struct {
 	CreatedBefore time.Time // exclusive; zero for no bound
 }
 
+// TotalOf returns how many items match a list in all, paging aside, when a
+// page read with p tells it: the page has n items and is the list's last
+// (more is false), and it was not read from a cursor, so the items before it
+// are exactly the Offset skipped. A store answers such a page without
+// counting; ok is false when it must count.
+func (p Page) TotalOf(n int, more bool) (total int, ok bool) {
+	if more || p.StartingAfter != "" || n == 0 && p.Offset > 0 {
+		return 0, false
+	}
+	return p.Offset + n, true
+}
+
 // ErrBadCursor is returned by a store for a StartingAfter that names no
 // object of the merchant's list: the client's mistake, answered 400 and
 // never told whether the id exists elsewhere.

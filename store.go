@@ -55,6 +55,14 @@ type StoreReader interface {
 	// id sorts after afterID ("" for the first), in id order, erased ones
 	// left out: an export walks every customer with it, a page at a time.
 	CustomersAfter(ctx context.Context, merchantID, afterID string, limit int) ([]SealedCustomer, error)
+	// ListCustomers returns a page of the merchant's customers that q
+	// selects, erased ones never among them, ordered by DateCreated and
+	// ties by ID, both in q's direction, with how many match q in all
+	// (paging aside) and whether another page follows. A q.StartingAfter
+	// is a position in that order: the id of a customer of the merchant,
+	// erased ones included, whether or not it matches q; any other id is
+	// ErrBadCursor. The page and its total are read from one snapshot.
+	ListCustomers(ctx context.Context, merchantID string, q CustomerQuery) (customers []SealedCustomer, total int, hasMore bool, err error)
 	// FindAPIKey returns the key with this prefix, revoked or not, or
 	// ErrNotFound.
 	FindAPIKey(ctx context.Context, prefix string) (*APIKey, error)
@@ -134,12 +142,13 @@ type StoreTx interface {
 	DeleteWrappedKeys(ctx context.Context, keepMasterKeyID string) (int, error)
 	// EraseCustomer erases the merchant's customer with this id, whose
 	// version must be version, and appends ev: the row keeps its id,
-	// country code and timestamps as a tombstone that no lookup finds,
-	// every sealed field and the reference index (which becomes free)
-	// are deleted, and so is the Personal part of every event of the
-	// customer and the answer of every idempotent record that shows it
-	// (which becomes IdempotencyErased). ErrNotFound when there is no such
-	// customer (or it is erased), ErrChanged when its version is not version.
+	// country code and timestamps as a tombstone that no lookup or list
+	// finds, every sealed field and every blind index (the reference's
+	// becomes free) are deleted, and so is the Personal part of every event
+	// of the customer and the answer of every idempotent record that shows
+	// it (which becomes IdempotencyErased). ErrNotFound when there is no
+	// such customer (or it is erased), ErrChanged when its version is not
+	// version.
 	EraseCustomer(ctx context.Context, merchantID, id string, version int64, ev *SealedEvent) error
 	// EventsToReencrypt returns up to limit of the merchant's events whose
 	// Personal part is sealed under a KeyVersion below version, locked for
@@ -182,7 +191,7 @@ type StoreTx interface {
 	// the merchant's key, if it still does: the request did not succeed, and
 	// the key is free again.
 	ReleaseIdempotentRecord(ctx context.Context, merchantID string, keyHash, token []byte) error
-	// ReplaceCustomer rewrites the sealed fields, reference index and
+	// ReplaceCustomer rewrites the sealed fields, blind indexes and
 	// KeyVersion of the customer with c's merchant and id (a re-encryption:
 	// the timestamps, country code and version are left alone);
 	// ErrNotFound when there is none.
@@ -207,7 +216,8 @@ type StoreTx interface {
 	// WebhookTargets returns the merchant's enabled endpoints, in the
 	// transaction of the change whose events they are to receive.
 	WebhookTargets(ctx context.Context, merchantID string) ([]WebhookTarget, error)
-	// UpdateCustomer writes the fields u sets, last_updated =
+	// UpdateCustomer writes the fields u sets (with their blind indexes,
+	// for those that have one), last_updated =
 	// max(last_updated, u.Now) and version u.Version+1 to the customer with
 	// u's merchant and id, whose version must be u.Version, and appends its
 	// event ev. It returns ErrNotFound when there is no such customer (or it
@@ -255,8 +265,12 @@ type SealedCustomer struct {
 	// re-encrypts.
 	KeyVersion uint32
 	// RefIndex is the blind index of the reference: unique per merchant,
-	// and how a customer is found by its reference.
+	// and how a customer is found by its reference. MobileIndex and
+	// EmailIndex are those of the mobile number and the email address
+	// (nil when it is unset), by which a list is filtered.
 	RefIndex          []byte
+	MobileIndex       []byte
+	EmailIndex        []byte
 	ObjectReferenceID []byte
 	MobileNumber      []byte
 	EmailAddress      []byte // nil when unset
@@ -285,10 +299,27 @@ type SealedUpdate struct {
 }
 
 // SealedValue is one field of a SealedUpdate. Sealed is nil to clear an
-// optional field.
+// optional field. Index is the blind index of the new value, for the fields
+// that have one (mobile_number, email_address), nil when it is cleared.
 type SealedValue struct {
 	Set    bool
 	Sealed []byte
+	Index  []byte
+}
+
+// CustomerQuery selects customers of one merchant's list: Page, and the
+// exact-match filters as blind indexes, each nil for no filter. Erased
+// customers are never selected.
+type CustomerQuery struct {
+	Page
+	RefIndex, EmailIndex, MobileIndex []byte
+}
+
+// Filtered reports whether q may select fewer than all of the merchant's
+// customers: whether it has a filter or a created range.
+func (q CustomerQuery) Filtered() bool {
+	return q.RefIndex != nil || q.EmailIndex != nil || q.MobileIndex != nil ||
+		!q.CreatedAfter.IsZero() || !q.CreatedBefore.IsZero()
 }
 
 // KeyPurpose says what a merchant key is for.

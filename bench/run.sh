@@ -7,8 +7,12 @@
 # 127.0.0.1 with ports the kernel picks.
 #
 # Knobs (environment): ROUNDS (3), DURATION (10s), WARMUP (2s), C (64),
-# SMALL (10000), BIG (1000000; 0 skips the scale runs), SCENARIOS,
-# PGURL (postgres://postgres@127.0.0.1:5432; empty skips PostgreSQL),
+# SMALL (10000), BIG (1000000; 0 skips the scale runs), SCENARIOS (at
+# SMALL) and BIG_SCENARIOS (at BIG), any of get, get-ref, update, mixed,
+# create, search-email, search-mobile and list, WALK (1: after each SQLite
+# phase, read every page of GET /customers with count=100 and record the
+# time in walk-LABEL.txt), PGURL (postgres://postgres@127.0.0.1:5432;
+# empty skips PostgreSQL),
 # OUT (bench/out/DATE), CUSTOMERD_BIN (a customerd binary to measure instead
 # of building this tree's), BEFORE_BIN (an older customerd binary: each
 # SQLite scenario is then also run against it, on a copy of the same
@@ -25,6 +29,7 @@ SMALL=${SMALL:-10000}
 BIG=${BIG:-1000000}
 SCENARIOS=${SCENARIOS:-"get get-ref update mixed create"}
 BIG_SCENARIOS=${BIG_SCENARIOS:-"get update"}
+WALK=${WALK:-0}
 PGURL=${PGURL-postgres://postgres@127.0.0.1:5432}
 OUT=${OUT:-bench/out/$(date -u +%Y%m%dT%H%M%SZ)}
 mkdir -p "$OUT"
@@ -133,6 +138,10 @@ phase() {
 			fi
 		done
 	done
+	if [ "$WALK" != 0 ]; then
+		log "$label: walk every page of GET /customers?count=100"
+		"$load" walk --addr "$srv_addr" --key "$key" --count 100 | tee "$OUT/walk-$label.txt" >&2
+	fi
 	stop "$srv_pid"
 	if [ -n "$before_pid" ]; then stop "$before_pid"; fi
 }

@@ -44,7 +44,7 @@ func BenchmarkFieldCrypt(b *testing.B) {
 	})
 	b.Run("blind index", func(b *testing.B) {
 		for b.Loop() {
-			r.BlindIndex(c.ObjectReferenceID)
+			r.BlindIndex(customerd.FieldObjectReferenceID, c.ObjectReferenceID)
 		}
 	})
 	b.Run("seal customer (5 fields and the index)", func(b *testing.B) {

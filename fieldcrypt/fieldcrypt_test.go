@@ -229,7 +229,7 @@ func TestVersionIsBoundAndUnknownVersionIsReported(t *testing.T) {
 	if _, err := r2.Open("cst_a", customerd.FieldFirstName, relabelled); !errors.Is(err, fieldcrypt.ErrOpen) {
 		t.Fatalf("relabelled version: err = %v, want ErrOpen", err)
 	}
-	if !bytes.Equal(r1.BlindIndex("ref"), r2.BlindIndex("ref")) {
+	if !bytes.Equal(r1.BlindIndex(customerd.FieldObjectReferenceID, "ref"), r2.BlindIndex(customerd.FieldObjectReferenceID, "ref")) {
 		t.Fatal("the blind index changed with the data key")
 	}
 }
@@ -238,17 +238,37 @@ func TestBlindIndex(t *testing.T) {
 	v := fieldcrypt.NewVault(mustMaster(t))
 	r1, _ := mustRing(t, v, "m1")
 	r2, _ := mustRing(t, v, "m2")
-	a := r1.BlindIndex("jon@example.com")
-	if !bytes.Equal(a, r1.BlindIndex("jon@example.com")) {
+	const email = customerd.FieldEmailAddress
+	a := r1.BlindIndex(email, "jon@example.com")
+	if !bytes.Equal(a, r1.BlindIndex(email, "jon@example.com")) {
 		t.Fatal("blind index is not deterministic")
 	}
 	if len(a) != 32 {
 		t.Fatalf("len %d", len(a))
 	}
-	for _, other := range [][]byte{r1.BlindIndex("Jon@example.com"), r1.BlindIndex("jon@example.com "), r2.BlindIndex("jon@example.com")} {
+	for _, other := range [][]byte{r1.BlindIndex(email, "Jon@example.com"), r1.BlindIndex(email, "jon@example.com "),
+		r2.BlindIndex(email, "jon@example.com")} {
 		if bytes.Equal(a, other) {
-			t.Fatal("distinct references or merchants share an index")
+			t.Fatal("distinct values or merchants share an index")
 		}
+	}
+	// The field is part of what is hashed: one value in three fields has
+	// three indexes, and no split of field and value collides.
+	seen := map[string]string{}
+	for _, f := range []string{customerd.FieldObjectReferenceID, customerd.FieldMobileNumber, customerd.FieldEmailAddress} {
+		for _, value := range []string{"99887766", "jon@example.com"} {
+			key := string(r1.BlindIndex(f, value))
+			if prev, dup := seen[key]; dup {
+				t.Fatalf("%s=%q has the index of %s", f, value, prev)
+			}
+			seen[key] = f + "=" + value
+		}
+	}
+	if bytes.Equal(r1.BlindIndex("email", "_addressx"), r1.BlindIndex("email_address", "x")) {
+		t.Fatal("the field and the value are not separated")
+	}
+	if r1.IndexOptional(email, "") != nil || !bytes.Equal(r1.IndexOptional(email, "jon@example.com"), a) {
+		t.Fatal("IndexOptional: no index for an unset field, BlindIndex otherwise")
 	}
 }
 
@@ -334,8 +354,14 @@ func TestSealCustomer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.LastName != nil || s.KeyVersion != 1 || !bytes.Equal(s.RefIndex, r.BlindIndex(c.ObjectReferenceID)) {
+	if s.LastName != nil || s.KeyVersion != 1 || !bytes.Equal(s.RefIndex, r.BlindIndex(customerd.FieldObjectReferenceID, c.ObjectReferenceID)) ||
+		!bytes.Equal(s.MobileIndex, r.BlindIndex(customerd.FieldMobileNumber, c.MobileNumber)) ||
+		!bytes.Equal(s.EmailIndex, r.BlindIndex(customerd.FieldEmailAddress, c.EmailAddress)) {
 		t.Fatalf("sealed %+v", s)
+	}
+	if noEmail, err := r.SealCustomer(&customerd.Customer{ID: "cst_b", MerchantID: "m1", ObjectReferenceID: "r",
+		MobileNumber: "1"}); err != nil || noEmail.EmailIndex != nil {
+		t.Fatalf("a customer without email has an email index: %+v, %v", noEmail, err)
 	}
 	if s.ID != c.ID || s.MerchantID != c.MerchantID || s.MobileCountryCode != "65" || bytes.Contains(s.EmailAddress, []byte("jon")) {
 		t.Fatalf("sealed row %+v", s)

@@ -91,27 +91,38 @@ func (r *Keyring) openAppend(dst, aad []byte, customerID, field string, sealed [
 	return out, aad, nil
 }
 
-// BlindIndex returns the keyed hash under which object_reference_id ref is
-// looked up and kept unique. Equal references of one merchant have equal
-// indexes; without the index key nothing about ref can be learnt from it
+// BlindIndex returns the keyed hash of one field's value under which the
+// value is looked up: object_reference_id (also kept unique with it),
+// mobile_number and email_address. The field's name is hashed first, as
+// domain separation, so that equal values of two fields have different
+// indexes. Equal values of one field of one merchant have equal indexes;
+// without the index key nothing about a value can be learnt from its index
 // beyond equality.
-func (r *Keyring) BlindIndex(ref string) []byte {
+func (r *Keyring) BlindIndex(field, value string) []byte {
 	m := hmac.New(sha256.New, r.index)
-	m.Write([]byte("object_reference_id\x00"))
-	m.Write([]byte(ref))
-	return m.Sum(nil)
+	// One write of field || 0 || value: the reference's index, the first
+	// there was, is HMAC(key, "object_reference_id\x00" || ref).
+	b := make([]byte, 0, 64+len(value))
+	b = append(append(append(b, field...), 0), value...)
+	m.Write(b)
+	out := m.Sum(b[:0])
+	return out[:len(out):len(out)]
 }
 
-// KeyedHash returns HMAC-SHA-256 under the merchant's index key of value,
-// in a domain of its own (a name no other use of the key shares), for what
-// must be found or compared without being stored: an Idempotency-Key and
-// the request it was used for.
+// IndexOptional is BlindIndex for an optional field: an empty value (the
+// field unset) has no index, nil, stored as NULL.
+func (r *Keyring) IndexOptional(field, value string) []byte {
+	if value == "" {
+		return nil
+	}
+	return r.BlindIndex(field, value)
+}
+
+// KeyedHash is BlindIndex for what is compared but never looked up by
+// field: an Idempotency-Key and the request it was used for, each under a
+// domain name no field and no other use of the key shares.
 func (r *Keyring) KeyedHash(domain string, value []byte) []byte {
-	m := hmac.New(sha256.New, r.index)
-	m.Write([]byte(domain))
-	m.Write([]byte{0})
-	m.Write(value)
-	return m.Sum(nil)
+	return r.BlindIndex(domain, string(value))
 }
 
 // SealField seals one field value; an empty value (an unset optional field)
@@ -124,14 +135,17 @@ func (r *Keyring) SealField(customerID, field, value string) ([]byte, error) {
 }
 
 // SealCustomer returns the stored form of c: every personal field sealed
-// under the active data key, and the blind index of its reference.
+// under the active data key, and the blind indexes of its reference, mobile
+// number and email address (none when it has no email address).
 func (r *Keyring) SealCustomer(c *customerd.Customer) (customerd.SealedCustomer, error) {
 	if c.MerchantID != r.merchantID {
 		return customerd.SealedCustomer{}, fmt.Errorf("fieldcrypt: customer of merchant %q sealed with the keys of %q", c.MerchantID, r.merchantID)
 	}
 	s := customerd.SealedCustomer{ID: c.ID, MerchantID: c.MerchantID, KeyVersion: r.active,
-		RefIndex: r.BlindIndex(c.ObjectReferenceID), MobileCountryCode: c.MobileCountryCode,
-		DateCreated: c.DateCreated, LastUpdated: c.LastUpdated}
+		RefIndex:          r.BlindIndex(customerd.FieldObjectReferenceID, c.ObjectReferenceID),
+		MobileIndex:       r.BlindIndex(customerd.FieldMobileNumber, c.MobileNumber),
+		EmailIndex:        r.IndexOptional(customerd.FieldEmailAddress, c.EmailAddress),
+		MobileCountryCode: c.MobileCountryCode, DateCreated: c.DateCreated, LastUpdated: c.LastUpdated}
 	var err error
 	for _, f := range []struct {
 		name  string

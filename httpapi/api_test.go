@@ -296,7 +296,8 @@ func TestUnknownRoutesAndMethods(t *testing.T) {
 		wantBody(t, r, bodyRouteNotFound)
 	}
 	for _, tc := range []struct{ method, path, allow string }{
-		{"GET", "/customers", "POST"},
+		{"PUT", "/customers", "GET, POST"},
+		{"DELETE", "/customers", "GET, POST"},
 		{"PUT", "/customers/x", "GET, POST, DELETE"},
 		{"POST", "/customers/x/events", "GET"},
 		{"DELETE", "/events", "GET"},

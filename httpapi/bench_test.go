@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"encoding/base64"
+	"fmt"
 	"io"
 	"net/http"
 	"path/filepath"
@@ -119,6 +120,18 @@ func BenchmarkServe(b *testing.B) {
 	b.Run("update", func(b *testing.B) {
 		run(b, "POST", "/customers/"+c.ID, "mobile_number=9876543210&first_name=Load123")
 	})
+	// Lists need more than one customer: 30 more, after the cases above.
+	var more []*customerd.Customer
+	for i := range 30 {
+		m := *c
+		m.ID, m.ObjectReferenceID, m.EmailAddress = fmt.Sprintf("cst_ld%014d", i), fmt.Sprint("load-", i), fmt.Sprint("load", i, "@example.com")
+		more = append(more, &m)
+	}
+	if err := svc.InsertCustomers(ctx, customerd.Caller{MerchantID: "m1", RequestID: "bench"}, more...); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("search-email", func(b *testing.B) { run(b, "GET", "/customers?email_address=load7%40example.com", "") })
+	b.Run("list", func(b *testing.B) { run(b, "GET", "/customers?count=10&starting_after="+more[20].ID, "") })
 }
 
 func runOn(b *testing.B, srv *Server, auth, method, target, body string) {

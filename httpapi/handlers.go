@@ -69,6 +69,31 @@ func (s *Server) customerJSON(c *customerd.Customer, withToken bool) ([]byte, er
 	return appendCustomer(make([]byte, 0, 512), c, tok), nil
 }
 
+// listCustomers serves GET /customers: the merchant's customers, newest
+// first unless order=asc, filtered by exact matches of email_address,
+// mobile_number and object_reference_id and by the created range.
+func (s *Server) listCustomers(req *request, _ string) {
+	if !s.authenticate(req) {
+		return
+	}
+	page, q, err := parseList(req.r.URL.RawQuery, "cst_", false)
+	if err != nil {
+		s.failErr(req, err)
+		return
+	}
+	customers, total, more, err := s.svc.ListCustomers(req.storeContext(), req.merchantID, customerd.CustomerSearch{Page: page,
+		ObjectReferenceID: q[customerd.FieldObjectReferenceID], MobileNumber: q[customerd.FieldMobileNumber],
+		EmailAddress: q[customerd.FieldEmailAddress]})
+	if err != nil {
+		s.failErr(req, err)
+		return
+	}
+	b := appendList(make([]byte, 0, 128+400*len(customers)), page.Offset, total, more, len(customers), func(b []byte, i int) []byte {
+		return appendCustomer(b, customers[i], nil)
+	})
+	s.write(req, http.StatusOK, b)
+}
+
 // getCustomer serves GET /customers/{customer_id}.
 func (s *Server) getCustomer(req *request, id string) {
 	if !s.authenticate(req) {

@@ -38,7 +38,8 @@ var (
 	routeServer = &route{pattern: "*", allow: "OPTIONS", handlers: map[string]handlerFunc{
 		"OPTIONS": (*Server).health,
 	}}
-	routeCustomers = &route{pattern: "/customers", allow: "POST", handlers: map[string]handlerFunc{
+	routeCustomers = &route{pattern: "/customers", allow: "GET, POST", handlers: map[string]handlerFunc{
+		"GET":  (*Server).listCustomers,
 		"POST": (*Server).createCustomer,
 	}}
 	routeCustomer = &route{pattern: "/customers/{customer_id}", allow: "GET, POST, DELETE", handlers: map[string]handlerFunc{

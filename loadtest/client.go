@@ -5,7 +5,9 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -31,6 +33,13 @@ func (c *conn) close() {
 // status. The body is read and discarded. On any error the connection is
 // closed and the next call dials again.
 func (c *conn) roundTrip(req []byte) (int, error) {
+	return c.roundTripBody(req, nil)
+}
+
+// roundTripBody is roundTrip that, when body is not nil, reads the
+// response's body into *body (its old contents replaced) instead of
+// discarding it.
+func (c *conn) roundTripBody(req []byte, body *[]byte) (int, error) {
 	if c.nc == nil {
 		nc, err := net.DialTimeout("tcp", c.addr, 5*time.Second)
 		if err != nil {
@@ -43,14 +52,14 @@ func (c *conn) roundTrip(req []byte) (int, error) {
 			c.br.Reset(nc)
 		}
 	}
-	status, keep, err := c.exchange(req)
+	status, keep, err := c.exchange(req, body)
 	if err != nil || !keep {
 		c.close()
 	}
 	return status, err
 }
 
-func (c *conn) exchange(req []byte) (status int, keepAlive bool, err error) {
+func (c *conn) exchange(req []byte, body *[]byte) (status int, keepAlive bool, err error) {
 	_ = c.nc.SetDeadline(time.Now().Add(30 * time.Second))
 	if _, err := c.nc.Write(req); err != nil {
 		return 0, false, err
@@ -95,9 +104,15 @@ func (c *conn) exchange(req []byte) (status int, keepAlive bool, err error) {
 			keepAlive = !asciiEqualFold(value, "close")
 		}
 	}
+	if body != nil {
+		*body = (*body)[:0]
+	}
 	switch {
 	case chunked:
-		err = c.skipChunked()
+		err = c.skipChunked(body)
+	case length >= 0 && body != nil:
+		*body = slices.Grow(*body, length)[:length]
+		_, err = io.ReadFull(c.br, *body)
 	case length >= 0:
 		_, err = c.br.Discard(length)
 	default:
@@ -106,7 +121,9 @@ func (c *conn) exchange(req []byte) (status int, keepAlive bool, err error) {
 	return status, keepAlive && err == nil, err
 }
 
-func (c *conn) skipChunked() error {
+// skipChunked reads a chunked body, appending it to *body when body is not
+// nil and discarding it otherwise.
+func (c *conn) skipChunked(body *[]byte) error {
 	for {
 		line, err := c.br.ReadSlice('\n')
 		if err != nil {
@@ -127,6 +144,14 @@ func (c *conn) skipChunked() error {
 					return nil
 				}
 			}
+		}
+		if body != nil {
+			start := len(*body)
+			*body = slices.Grow(*body, int(n))[:start+int(n)]
+			if _, err := io.ReadFull(c.br, (*body)[start:]); err != nil {
+				return err
+			}
+			n = 0
 		}
 		if _, err := c.br.Discard(int(n) + 2); err != nil {
 			return err

@@ -43,6 +43,13 @@ func CustomerID(i int) string {
 // Reference returns the object_reference_id of synthetic customer i.
 func Reference(i int) string { return "load-" + strconv.Itoa(i) }
 
+// Email returns the email_address of synthetic customer i.
+func Email(i int) string { return "load" + strconv.Itoa(i) + "@example.com" }
+
+// Mobile returns the mobile_number of synthetic customer i. Two customers
+// of a million share one now and then (ten digits from a hash).
+func Mobile(i int) string { return mobile(uint64(i)) }
+
 // Customer returns synthetic customer i of merchantID, created at now.
 func Customer(merchantID string, i int, now time.Time) *customerd.Customer {
 	n := strconv.Itoa(i)
@@ -51,9 +58,9 @@ func Customer(merchantID string, i int, now time.Time) *customerd.Customer {
 		ID:                CustomerID(i),
 		MerchantID:        merchantID,
 		ObjectReferenceID: Reference(i),
-		MobileNumber:      mobile(uint64(i)),
+		MobileNumber:      Mobile(i),
 		MobileCountryCode: customerd.DefaultMobileCountryCode,
-		EmailAddress:      "load" + n + "@example.com",
+		EmailAddress:      Email(i),
 		FirstName:         "Load",
 		LastName:          "Customer" + n,
 		DateCreated:       t,

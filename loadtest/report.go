@@ -52,12 +52,15 @@ type Summary struct {
 
 // Summarize groups results and takes medians over rounds. Each customerd
 // result is divided by the ceiling of its label and round; an update run on
-// PostgreSQL is also divided by the pgbench run of its label and round.
+// PostgreSQL is also divided by the pgbench run of its label and round. A
+// search or list run is also divided by the get of its target, label and
+// round (the targets are in gets), noted as "× get".
 func Summarize(results []Result) []Summary {
 	type key struct{ target, label, scenario string }
 	groups := map[key][]Result{}
 	var order []key
-	ref := map[[3]string]float64{} // (target, label, round) → rps
+	ref := map[[3]string]float64{}  // (target, label, round) → rps
+	gets := map[[3]string]float64{} // (target, label, round) → rps of get
 	for _, r := range results {
 		k := key{r.Target, r.Label, r.Scenario}
 		if _, ok := groups[k]; !ok {
@@ -67,12 +70,15 @@ func Summarize(results []Result) []Summary {
 		if r.Target == TargetCeiling || r.Target == TargetPgbench {
 			ref[[3]string{r.Target, r.Label, fmt.Sprint(r.Round)}] = r.RPS
 		}
+		if r.Scenario == ScenarioGet {
+			gets[[3]string{r.Target, r.Label, fmt.Sprint(r.Round)}] = r.RPS
+		}
 	}
 	var out []Summary
 	for _, k := range order {
 		rs := groups[k]
 		s := Summary{Target: k.target, Label: k.label, Scenario: k.scenario, Customers: rs[0].Customers, Rounds: len(rs)}
-		var rps, ratios, p50, p90, p99, mx, rss, cpu []float64
+		var rps, ratios, toGet, p50, p90, p99, mx, rss, cpu []float64
 		for _, r := range rs {
 			rps = append(rps, r.RPS)
 			p50, p90, p99, mx = append(p50, r.P50ms), append(p90, r.P90ms), append(p99, r.P99ms), append(mx, r.MaxMs)
@@ -96,6 +102,11 @@ func Summarize(results []Result) []Summary {
 				ratios = append(ratios, r.RPS/c)
 				s.RatioTo = against
 			}
+			if inGets[k.scenario] {
+				if g, ok := gets[[3]string{r.Target, r.Label, fmt.Sprint(r.Round)}]; ok && g > 0 {
+					toGet = append(toGet, r.RPS/g)
+				}
+			}
 			if b, ok := r.Extra["writes"].(float64); ok {
 				if c, ok := r.Extra["commits"].(float64); ok && c > 0 {
 					s.Extra = fmt.Sprintf("%.1f writes/commit", b/c)
@@ -103,6 +114,9 @@ func Summarize(results []Result) []Summary {
 			}
 		}
 		s.RPS, s.Ratio = median(rps), median(ratios)
+		if len(toGet) > 0 {
+			s.Extra = fmt.Sprintf("%.2f × get", median(toGet))
+		}
 		s.P50ms, s.P90ms, s.P99ms, s.MaxMs = median(p50), median(p90), median(p99), slices.Max(mx)
 		s.PeakRSSMiB = slices.Max(append(rss, 0))
 		s.ServerCPUus = median(cpu)
@@ -110,6 +124,10 @@ func Summarize(results []Result) []Summary {
 	}
 	return out
 }
+
+// inGets are the scenarios whose targets are given as a fraction of the get
+// rate.
+var inGets = map[string]bool{ScenarioSearchEmail: true, ScenarioSearchMobile: true, ScenarioList: true}
 
 func median(xs []float64) float64 {
 	if len(xs) == 0 {

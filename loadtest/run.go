@@ -1,6 +1,7 @@
 package loadtest
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"fmt"
@@ -19,10 +20,23 @@ const (
 	ScenarioUpdate = "update"  // POST /customers/{id}, a partial form update
 	ScenarioCreate = "create"  // POST /customers
 	ScenarioMixed  = "mixed"   // 80% get, 20% update
+	// ScenarioSearchEmail and ScenarioSearchMobile are GET /customers
+	// filtered by one customer's email address or mobile number.
+	ScenarioSearchEmail  = "search-email"
+	ScenarioSearchMobile = "search-mobile"
+	// ScenarioList is GET /customers?count=10 with a cursor: each
+	// connection walks the list from a customer of its own, every request
+	// starting after the last customer of its previous page, and starts
+	// again from the top after the last page.
+	ScenarioList = "list"
 )
 
 // Scenarios lists every scenario name.
-var Scenarios = []string{ScenarioGet, ScenarioGetRef, ScenarioUpdate, ScenarioCreate, ScenarioMixed}
+var Scenarios = []string{ScenarioGet, ScenarioGetRef, ScenarioUpdate, ScenarioCreate, ScenarioMixed,
+	ScenarioSearchEmail, ScenarioSearchMobile, ScenarioList}
+
+// ListPageSize is the count of the list scenario's pages.
+const ListPageSize = 10
 
 // Config describes one load run.
 type Config struct {
@@ -75,6 +89,10 @@ type worker struct {
 	lat     []time.Duration
 	errors  map[string]int
 	created int
+	// The list scenario's walk: the customer the next page starts after
+	// ("" for the first page), read from the previous page in body.
+	cursor string
+	body   []byte
 }
 
 // Run drives the server as cfg says and returns what it measured. It fails
@@ -98,6 +116,9 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 			rng:    rand.New(rand.NewPCG(cfg.Seed, uint64(i))),
 			lat:    make([]time.Duration, 0, 1<<14),
 			errors: map[string]int{},
+		}
+		if cfg.Scenario == ScenarioList && cfg.Customers > 0 {
+			workers[i].cursor = CustomerID(workers[i].rng.IntN(cfg.Customers))
 		}
 	}
 	start := time.Now()
@@ -173,7 +194,17 @@ func (w *worker) loop(ctx context.Context, runTag string, measureFrom, end time.
 		if !t0.Before(end) {
 			return
 		}
-		status, err := w.conn.roundTrip(req)
+		var status int
+		var err error
+		if w.cfg.Scenario == ScenarioList {
+			status, err = w.conn.roundTripBody(req, &w.body)
+			w.cursor = ""
+			if err == nil && status == 200 {
+				w.cursor = NextCursor(w.body)
+			}
+		} else {
+			status, err = w.conn.roundTrip(req)
+		}
 		t1 := time.Now()
 		if t0.Before(measureFrom) {
 			continue
@@ -220,6 +251,19 @@ func (w *worker) next(runTag string) []byte {
 		body := "mobile_number=" + mobile(w.rng.Uint64()) + "&first_name=Load" + strconv.Itoa(w.rng.IntN(1000))
 		b = w.head(b, "POST", "/customers/"+CustomerID(i))
 		b = w.form(b, body)
+	case ScenarioSearchEmail:
+		b = w.head(b, "GET", "/customers?email_address="+url.QueryEscape(Email(i)))
+		b = append(b, "\r\n"...)
+	case ScenarioSearchMobile:
+		b = w.head(b, "GET", "/customers?mobile_number="+Mobile(i))
+		b = append(b, "\r\n"...)
+	case ScenarioList:
+		path := "/customers?count=" + strconv.Itoa(ListPageSize)
+		if w.cursor != "" {
+			path += "&starting_after=" + w.cursor
+		}
+		b = w.head(b, "GET", path)
+		b = append(b, "\r\n"...)
 	case ScenarioCreate:
 		w.created++
 		ref := "create-" + runTag + "-" + strconv.Itoa(w.id) + "-" + strconv.Itoa(w.created)
@@ -230,6 +274,26 @@ func (w *worker) next(runTag string) []byte {
 	}
 	w.buf = b
 	return b
+}
+
+// NextCursor returns the id of the last customer of a list page, the
+// cursor of the page after it, or "" when the page is the list's last (or
+// holds no customer), to start again from the top.
+func NextCursor(page []byte) string {
+	if bytes.Contains(page, []byte(`"has_more":false`)) {
+		return ""
+	}
+	const key = `{"id":"`
+	i := bytes.LastIndex(page, []byte(key))
+	if i < 0 {
+		return ""
+	}
+	id := page[i+len(key):]
+	end := bytes.IndexByte(id, '"')
+	if end < 0 {
+		return ""
+	}
+	return string(id[:end])
 }
 
 func (w *worker) head(b []byte, method, path string) []byte {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -258,6 +259,83 @@ func TestThreeNodesActAsOneService(t *testing.T) {
 				if obj["first_name"] != fmt.Sprint("N", i) {
 					t.Fatalf("ev-%d: event %d shows first_name %v", w, i+1, obj["first_name"])
 				}
+			}
+		}
+	})
+
+	t.Run("a customer created on one node is listed and found by every other at once", func(t *testing.T) {
+		totalOn := func(n *node) int {
+			t.Helper()
+			r := mustCall(t, "GET", n.base+"/customers?count=1", key, nil, 200)
+			total, ok := r.body["total"].(float64)
+			if !ok {
+				t.Fatalf("%s: no total: %s", n.name, r.raw)
+			}
+			return int(total)
+		}
+		before := totalOn(a)
+		var ids []string
+		for i, n := range nodes {
+			email := fmt.Sprintf("listed%d@example.com", i)
+			created := mustCall(t, "POST", n.base+"/customers", key, url.Values{
+				"object_reference_id": {fmt.Sprintf("listed-%d", i)}, "mobile_number": {"5550001"}, "email_address": {email},
+			}, 200)
+			ids = append(ids, created.str("date_created")+" "+created.str("id"))
+			for _, other := range nodes {
+				found := mustCall(t, "GET", other.base+"/customers?email_address="+url.QueryEscape(email), key, nil, 200)
+				list, _ := found.body["list"].([]any)
+				if len(list) != 1 || list[0].(map[string]any)["id"] != created.str("id") || found.body["total"] != float64(1) {
+					t.Fatalf("%s searches for the customer %s created: %s", other.name, n.name, found.raw)
+				}
+				if got := totalOn(other); got != before+i+1 {
+					t.Fatalf("%s counts %d customers after %d creates on top of %d", other.name, got, i+1, before)
+				}
+			}
+		}
+		// A walk whose pages come from one node after another sees each
+		// customer once, oldest first (ties by id).
+		slices.Sort(ids)
+		for i, s := range ids {
+			_, ids[i], _ = strings.Cut(s, " ")
+		}
+		var walked []string
+		after := ""
+		for page := 0; ; page++ {
+			q := "/customers?mobile_number=5550001&order=asc&count=1"
+			if after != "" {
+				q += "&starting_after=" + after
+			}
+			r := mustCall(t, "GET", nodes[page%3].base+q, key, nil, 200)
+			list, _ := r.body["list"].([]any)
+			for _, c := range list {
+				walked = append(walked, c.(map[string]any)["id"].(string))
+			}
+			if r.body["has_more"] != true {
+				break
+			}
+			after = walked[len(walked)-1]
+		}
+		if fmt.Sprint(walked) != fmt.Sprint(ids) {
+			t.Fatalf("walked %v over the nodes, created %v", walked, ids)
+		}
+		// The creates' changes to the count are folded into it in the
+		// background, so that a total reads one row and a few changes.
+		conn, err := pgx.Connect(context.Background(), dbURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(context.Background())
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			var pending, live int
+			if err := conn.QueryRow(context.Background(), `SELECT (SELECT COUNT(*) FROM customer_count_changes),
+				(SELECT live FROM customer_counts WHERE merchant_id = 'acme')`).Scan(&pending, &live); err != nil {
+				t.Fatal(err)
+			}
+			if pending == 0 && live == before+len(nodes) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("5 s after the creates: %d changes to the count not folded, count %d", pending, live)
 			}
 		}
 	})

@@ -127,6 +127,11 @@ func (s *Store) MerchantsWithUnnumberedEvents(ctx context.Context) ([]string, er
 // is numbered by a later call, after these. Each customer's events keep the
 // order of its versions: an update is made from the customer as the
 // previous event left it, so the previous event has committed first.
+//
+// Under the same lock it folds the merchant's committed customer-count
+// changes into its count (see customer_counts in the schema): every change
+// that moves the count appends an event, so the changes are folded as their
+// events are numbered, and a list's total reads only the few left.
 func (t txn) NumberEvents(ctx context.Context, merchantID string, limit int, wait bool) (int, error) {
 	lock := `SELECT last_sequence FROM event_counters WHERE merchant_id = $1 FOR UPDATE SKIP LOCKED`
 	if wait {
@@ -139,6 +144,11 @@ func (t txn) NumberEvents(ctx context.Context, merchantID string, limit int, wai
 	}
 	if err != nil {
 		return 0, mapError(err)
+	}
+	if _, err := t.exec(ctx, `WITH d AS (DELETE FROM customer_count_changes WHERE merchant_id = $1 RETURNING delta)
+		UPDATE customer_counts SET live = live + (SELECT SUM(delta) FROM d)
+		WHERE merchant_id = $1 AND EXISTS (SELECT 1 FROM d)`, merchantID); err != nil {
+		return 0, err
 	}
 	type pending struct {
 		id, customer string

@@ -161,13 +161,15 @@ func storable(ss ...string) bool {
 }
 
 const customerColumns = `id, merchant_id, key_version, ref_index, object_reference_id, mobile_number,
-	mobile_country_code, email_address, first_name, last_name, date_created, last_updated, version`
+	mobile_country_code, email_address, first_name, last_name, date_created, last_updated, version,
+	mobile_index, email_index`
 
 func scanCustomer(r pgx.Row) (customerd.SealedCustomer, error) {
 	var c customerd.SealedCustomer
 	var version int32
 	err := r.Scan(&c.ID, &c.MerchantID, &version, &c.RefIndex, &c.ObjectReferenceID, &c.MobileNumber,
-		&c.MobileCountryCode, &c.EmailAddress, &c.FirstName, &c.LastName, &c.DateCreated, &c.LastUpdated, &c.Version)
+		&c.MobileCountryCode, &c.EmailAddress, &c.FirstName, &c.LastName, &c.DateCreated, &c.LastUpdated, &c.Version,
+		&c.MobileIndex, &c.EmailIndex)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return c, customerd.ErrNotFound
 	}

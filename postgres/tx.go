@@ -82,12 +82,15 @@ func eventArgs(ev *customerd.SealedEvent) []any {
 }
 
 // insertCustomerSQL inserts the customer, provided that its data-key version
-// is the merchant's newest, and its event with it. The unique constraint on
-// (merchant_id, ref_index) decides races between nodes.
+// is the merchant's newest, its change to the merchant's count and its event
+// with it. The unique constraint on (merchant_id, ref_index) decides races
+// between nodes.
 var insertCustomerSQL = `WITH c AS (INSERT INTO customers (` + customerColumns + `)
 	SELECT $1::text, $2::text, $3::integer, $4::bytea, $5::bytea, $6::bytea, $7::text, $8::bytea, $9::bytea,
-		$10::bytea, $11::timestamptz, $12::timestamptz, $13::bigint
-	WHERE ` + qActiveVersion + ` = $3 RETURNING id) ` + insertEventFrom("c", 14)
+		$10::bytea, $11::timestamptz, $12::timestamptz, $13::bigint, $14::bytea, $15::bytea
+	WHERE ` + qActiveVersion + ` = $3 RETURNING id),
+	n AS (INSERT INTO customer_count_changes (merchant_id, delta) SELECT $2, 1 FROM c)
+	` + insertEventFrom("c", 16)
 
 // InsertCustomer implements customerd.StoreTx: one statement.
 func (t txn) InsertCustomer(ctx context.Context, c *customerd.SealedCustomer, ev *customerd.SealedEvent) error {
@@ -98,7 +101,8 @@ func (t txn) InsertCustomer(ctx context.Context, c *customerd.SealedCustomer, ev
 		return customerd.ErrStaleKey // they cannot both be the newest
 	}
 	args := append([]any{c.ID, c.MerchantID, int32(c.KeyVersion), c.RefIndex, c.ObjectReferenceID, c.MobileNumber,
-		c.MobileCountryCode, c.EmailAddress, c.FirstName, c.LastName, c.DateCreated.UTC(), c.LastUpdated.UTC(), c.Version},
+		c.MobileCountryCode, c.EmailAddress, c.FirstName, c.LastName, c.DateCreated.UTC(), c.LastUpdated.UTC(), c.Version,
+		c.MobileIndex, c.EmailIndex},
 		eventArgs(ev)...)
 	tag, err := t.exec(ctx, insertCustomerSQL, args...)
 	if err == nil && tag.RowsAffected() == 0 {
@@ -107,21 +111,23 @@ func (t txn) InsertCustomer(ctx context.Context, c *customerd.SealedCustomer, ev
 	return err
 }
 
-// updateSQL writes only the columns whose flag is set, so one statement
-// serves every combination of fields, provided that the customer is still
+// updateSQL writes only the columns whose flag is set, a field's blind index
+// with it, so one statement serves every combination of fields, provided that the customer is still
 // at the version it was read at and the values are sealed under the
 // merchant's newest data key; then it appends the event.
 var updateSQL = `WITH u AS (UPDATE customers SET
 	mobile_number       = CASE WHEN $3::boolean THEN $4::bytea  ELSE mobile_number END,
+	mobile_index        = CASE WHEN $3::boolean THEN $16::bytea ELSE mobile_index END,
 	mobile_country_code = CASE WHEN $5::boolean THEN $6::text   ELSE mobile_country_code END,
 	email_address       = CASE WHEN $7::boolean THEN $8::bytea  ELSE email_address END,
+	email_index         = CASE WHEN $7::boolean THEN $17::bytea ELSE email_index END,
 	first_name          = CASE WHEN $9::boolean THEN $10::bytea ELSE first_name END,
 	last_name           = CASE WHEN $11::boolean THEN $12::bytea ELSE last_name END,
 	last_updated        = GREATEST(last_updated, $13::timestamptz),
 	version             = version + 1
 	WHERE id = $1 AND merchant_id = $2 AND version = $15 AND erased_at IS NULL
 	AND ` + qActiveVersion + ` = $14::integer
-	RETURNING id) ` + insertEventFrom("u", 16)
+	RETURNING id) ` + insertEventFrom("u", 18)
 
 // UpdateCustomer implements customerd.StoreTx: one statement.
 func (t txn) UpdateCustomer(ctx context.Context, u customerd.SealedUpdate, ev *customerd.SealedEvent) error {
@@ -137,7 +143,7 @@ func (t txn) UpdateCustomer(ctx context.Context, u customerd.SealedUpdate, ev *c
 		u.EmailAddress.Set, u.EmailAddress.Sealed,
 		u.FirstName.Set, u.FirstName.Sealed,
 		u.LastName.Set, u.LastName.Sealed,
-		u.Now.UTC(), int32(u.KeyVersion), u.Version}, eventArgs(ev)...)
+		u.Now.UTC(), int32(u.KeyVersion), u.Version, u.MobileNumber.Index, u.EmailAddress.Index}, eventArgs(ev)...)
 	tag, err := t.exec(ctx, updateSQL, args...)
 	if err == nil && tag.RowsAffected() == 0 {
 		return t.whyNoWrite(ctx, u.MerchantID, u.ID, u.Version, u.KeyVersion)
@@ -146,15 +152,18 @@ func (t txn) UpdateCustomer(ctx context.Context, u customerd.SealedUpdate, ev *c
 }
 
 // eraseSQL makes the customer a tombstone, deletes the personal part of its
-// events and appends the erasure's event, in one statement. The old row
+// events, takes it off the merchant's count and appends the erasure's
+// event, in one statement. The old row
 // versions stay in the table's pages until VACUUM reclaims them
 // (SECURITY.md).
-var eraseSQL = `WITH c AS (UPDATE customers SET ref_index = NULL, object_reference_id = NULL, mobile_number = NULL,
-		email_address = NULL, first_name = NULL, last_name = NULL, erased_at = $4, version = version + 1
+var eraseSQL = `WITH c AS (UPDATE customers SET ref_index = NULL, mobile_index = NULL, email_index = NULL,
+		object_reference_id = NULL, mobile_number = NULL, email_address = NULL, first_name = NULL, last_name = NULL,
+		erased_at = $4, version = version + 1
 		WHERE merchant_id = $1 AND id = $2 AND version = $3 AND erased_at IS NULL RETURNING id),
 	e AS (UPDATE events SET personal = NULL WHERE merchant_id = $1 AND customer_id IN (SELECT id FROM c)),
 	i AS (UPDATE idempotency_keys SET state = 'erased', answer = NULL
-		WHERE merchant_id = $1 AND customer_id IN (SELECT id FROM c) AND state = 'done')
+		WHERE merchant_id = $1 AND customer_id IN (SELECT id FROM c) AND state = 'done'),
+	n AS (INSERT INTO customer_count_changes (merchant_id, delta) SELECT $1, -1 FROM c)
 	` + insertEventFrom("c", 5)
 
 // EraseCustomer implements customerd.StoreTx.
@@ -182,18 +191,22 @@ func (t txn) CustomersToReencrypt(ctx context.Context, merchantID string, below 
 // ReplaceCustomer implements customerd.StoreTx.
 func (t txn) ReplaceCustomer(ctx context.Context, c customerd.SealedCustomer) error {
 	return t.execOne(ctx, `UPDATE customers SET key_version = $3, ref_index = $4, object_reference_id = $5,
-		mobile_number = $6, email_address = $7, first_name = $8, last_name = $9 WHERE merchant_id = $1 AND id = $2`,
+		mobile_number = $6, email_address = $7, first_name = $8, last_name = $9, mobile_index = $10, email_index = $11
+		WHERE merchant_id = $1 AND id = $2`,
 		c.MerchantID, c.ID, int32(c.KeyVersion), c.RefIndex, c.ObjectReferenceID, c.MobileNumber,
-		c.EmailAddress, c.FirstName, c.LastName)
+		c.EmailAddress, c.FirstName, c.LastName, c.MobileIndex, c.EmailIndex)
 }
 
 // InsertMerchant implements customerd.StoreTx, with the merchant's event
-// counter.
+// counter and customer count.
 func (t txn) InsertMerchant(ctx context.Context, m customerd.Merchant) error {
 	if _, err := t.exec(ctx, `INSERT INTO merchants (id, created_at) VALUES ($1, $2)`, m.ID, m.CreatedAt.UTC()); err != nil {
 		return err
 	}
-	_, err := t.exec(ctx, `INSERT INTO event_counters (merchant_id, last_sequence) VALUES ($1, 0)`, m.ID)
+	if _, err := t.exec(ctx, `INSERT INTO event_counters (merchant_id, last_sequence) VALUES ($1, 0)`, m.ID); err != nil {
+		return err
+	}
+	_, err := t.exec(ctx, `INSERT INTO customer_counts (merchant_id, live) VALUES ($1, 0)`, m.ID)
 	return err
 }
 

@@ -108,7 +108,7 @@ func (s *Service) findRow(ctx context.Context, merchantID, idOrRef string) (cust
 	if err != nil {
 		return customerd.SealedCustomer{}, err
 	}
-	return s.store.FindCustomerByRef(ctx, merchantID, ring.BlindIndex(idOrRef))
+	return s.store.FindCustomerByRef(ctx, merchantID, ring.BlindIndex(customerd.FieldObjectReferenceID, idOrRef))
 }
 
 // UpdateCustomer validates an update request and applies it, as a partial
@@ -220,20 +220,54 @@ func (s *Service) EraseCustomer(ctx context.Context, caller customerd.Caller, id
 	}
 }
 
+// ListCustomers returns a page of the merchant's customers that q selects,
+// with how many match in all and whether another page follows. Each filter
+// that is set must pass its field's rule (EINVALID names every one that
+// does not); it is matched by its blind index, so nothing is decrypted but
+// the page. A q.StartingAfter that names no customer of the merchant, erased
+// ones included, is EINVALID (customerd.ErrBadCursor).
+func (s *Service) ListCustomers(ctx context.Context, merchantID string, q customerd.CustomerSearch) ([]*customerd.Customer, int, bool, error) {
+	if err := q.Validate(); err != nil {
+		return nil, 0, false, err
+	}
+	sq := customerd.CustomerQuery{Page: q.Page}
+	if q.ObjectReferenceID != "" || q.MobileNumber != "" || q.EmailAddress != "" {
+		ring, err := s.keyring(ctx, merchantID)
+		if err != nil {
+			return nil, 0, false, err
+		}
+		sq.RefIndex = ring.IndexOptional(customerd.FieldObjectReferenceID, q.ObjectReferenceID)
+		sq.MobileIndex = ring.IndexOptional(customerd.FieldMobileNumber, q.MobileNumber)
+		sq.EmailIndex = ring.IndexOptional(customerd.FieldEmailAddress, q.EmailAddress)
+	}
+	rows, total, more, err := s.store.ListCustomers(ctx, merchantID, sq)
+	if err != nil {
+		return nil, 0, false, err
+	}
+	out := make([]*customerd.Customer, len(rows))
+	for i := range rows {
+		if out[i], err = s.open(ctx, &rows[i]); err != nil {
+			return nil, 0, false, err
+		}
+	}
+	return out, total, more, nil
+}
+
 // sealUpdate seals the personal fields a patch sets for customer id under
-// the active data key.
+// the active data key, with the blind index of those that have one.
 func sealUpdate(ring *fieldcrypt.Keyring, merchantID, id string, p customerd.Patch, now time.Time) (customerd.SealedUpdate, error) {
 	u := customerd.SealedUpdate{MerchantID: merchantID, ID: id, KeyVersion: ring.Active(),
 		MobileCountryCode: p.MobileCountryCode, Now: customerd.Timestamp(now)}
 	for _, f := range [...]struct {
-		field string
-		v     customerd.Value
-		dst   *customerd.SealedValue
+		field   string
+		v       customerd.Value
+		dst     *customerd.SealedValue
+		indexed bool
 	}{
-		{customerd.FieldMobileNumber, p.MobileNumber, &u.MobileNumber},
-		{customerd.FieldEmailAddress, p.EmailAddress, &u.EmailAddress},
-		{customerd.FieldFirstName, p.FirstName, &u.FirstName},
-		{customerd.FieldLastName, p.LastName, &u.LastName},
+		{customerd.FieldMobileNumber, p.MobileNumber, &u.MobileNumber, true},
+		{customerd.FieldEmailAddress, p.EmailAddress, &u.EmailAddress, true},
+		{customerd.FieldFirstName, p.FirstName, &u.FirstName, false},
+		{customerd.FieldLastName, p.LastName, &u.LastName, false},
 	} {
 		if !f.v.Set {
 			continue
@@ -243,6 +277,9 @@ func sealUpdate(ring *fieldcrypt.Keyring, merchantID, id string, p customerd.Pat
 			return customerd.SealedUpdate{}, err
 		}
 		*f.dst = customerd.SealedValue{Set: true, Sealed: b}
+		if f.indexed {
+			f.dst.Index = ring.IndexOptional(f.field, f.v.Value)
+		}
 	}
 	return u, nil
 }

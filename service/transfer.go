@@ -198,7 +198,7 @@ func (s *Service) resolve(ctx context.Context, caller customerd.Caller, opts Imp
 		return r, false, err
 	}
 	var byRef *customerd.SealedCustomer
-	row, err := s.store.FindCustomerByRef(ctx, caller.MerchantID, ring.BlindIndex(c.ObjectReferenceID))
+	row, err := s.store.FindCustomerByRef(ctx, caller.MerchantID, ring.BlindIndex(customerd.FieldObjectReferenceID, c.ObjectReferenceID))
 	switch customerd.ErrorCode(err) {
 	case "":
 		byRef = &row

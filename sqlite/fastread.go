@@ -73,22 +73,45 @@ func scanRow(ctx context.Context, st *rawsqlite.Stmt, merchantID, id string) (cu
 		}
 		return customerd.SealedCustomer{}, err
 	}
+	return readRow(st, merchantID, id), nil
+}
+
+// readRow reads the current row of st, of customerColumns, as scanRow
+// does.
+func readRow(st *rawsqlite.Stmt, merchantID, id string) customerd.SealedCustomer {
 	// Columns, as in customerColumns: 0 id, 1 merchant_id, 2 key_version,
 	// 3 ref_index, 4 object_reference_id, 5 mobile_number,
 	// 6 mobile_country_code, 7 email_address, 8 first_name, 9 last_name,
-	// 10 date_created, 11 last_updated, 12 version. The id and merchant are those
+	// 10 date_created, 11 last_updated, 12 version, 13 mobile_index,
+	// 14 email_index. The id and merchant are those
 	// matched (SQLite compares TEXT bytewise), so only a lookup by
 	// reference reads the id.
+	const (
+		cID = iota
+		cRefIndex
+		cRef
+		cMobile
+		cEmail
+		cFirst
+		cLast
+		cMobileIndex
+		cEmailIndex
+		nCopied
+	)
+	copied := [nCopied]int{cID: 0, cRefIndex: 3, cRef: 4, cMobile: 5, cEmail: 7, cFirst: 8, cLast: 9, cMobileIndex: 13, cEmailIndex: 14}
+	// Each column's bytes are asked for once: every call into SQLite costs.
+	var cols [nCopied][]byte
 	size := 0
-	for _, i := range [...]int{3, 4, 5, 7, 8, 9} { // the columns take copies below
-		size += len(st.Bytes(i))
-	}
-	if id == "" {
-		size += len(st.Bytes(0))
+	for j, i := range copied {
+		if j == cID && id != "" {
+			continue
+		}
+		cols[j] = st.Bytes(i)
+		size += len(cols[j])
 	}
 	buf := make([]byte, 0, size)
-	take := func(i int) []byte {
-		b := st.Bytes(i)
+	take := func(j int) []byte {
+		b := cols[j]
 		if b == nil {
 			return nil
 		}
@@ -97,18 +120,20 @@ func scanRow(ctx context.Context, st *rawsqlite.Stmt, merchantID, id string) (cu
 	}
 	c := customerd.SealedCustomer{ID: id, MerchantID: merchantID}
 	if id == "" {
-		c.ID = string(take(0))
+		c.ID = string(take(cID))
 	}
 	c.KeyVersion = uint32(st.Int64(2))
-	c.RefIndex = take(3)
-	c.ObjectReferenceID = take(4)
-	c.MobileNumber = take(5)
+	c.RefIndex = take(cRefIndex)
+	c.ObjectReferenceID = take(cRef)
+	c.MobileNumber = take(cMobile)
 	c.MobileCountryCode = string(st.Bytes(6))
-	c.EmailAddress = take(7)
-	c.FirstName = take(8)
-	c.LastName = take(9)
+	c.EmailAddress = take(cEmail)
+	c.FirstName = take(cFirst)
+	c.LastName = take(cLast)
+	c.MobileIndex = take(cMobileIndex)
+	c.EmailIndex = take(cEmailIndex)
 	c.DateCreated = time.Unix(st.Int64(10), 0).UTC()
 	c.LastUpdated = time.Unix(st.Int64(11), 0).UTC()
 	c.Version = st.Int64(12)
-	return c, nil
+	return c
 }

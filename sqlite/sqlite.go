@@ -220,7 +220,8 @@ func (s *Store) checkFiles() error {
 }
 
 const customerColumns = `id, merchant_id, key_version, ref_index, object_reference_id, mobile_number,
-	mobile_country_code, email_address, first_name, last_name, date_created, last_updated, version`
+	mobile_country_code, email_address, first_name, last_name, date_created, last_updated, version,
+	mobile_index, email_index`
 
 const (
 	// An erased customer's reference index is NULL: only a lookup by id
@@ -250,7 +251,7 @@ func (s *Store) prepare(ctx context.Context) error {
 	s.findKey = prep(s.rdb, `SELECT `+keyColumns+` FROM api_keys WHERE prefix = ?`)
 	s.listWraps = prep(s.rdb, qWraps)
 	s.activeVersion = prep(s.wdb, `SELECT MAX(version) FROM merchant_keys WHERE merchant_id = ? AND purpose = 'data'`)
-	s.insertCustomer = prep(s.wdb, `INSERT INTO customers (`+customerColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	s.insertCustomer = prep(s.wdb, `INSERT INTO customers (`+customerColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 	s.updateCustomer = prep(s.wdb, updateSQL)
 	s.insertEvent = prep(s.wdb, insertEventSQL)
 	s.webhookTargets = prep(s.wdb, qWebhookTargets)
@@ -322,7 +323,8 @@ func scanCustomer(r rowScanner) (customerd.SealedCustomer, error) {
 	var c customerd.SealedCustomer
 	var created, updated int64
 	err := r.Scan(&c.ID, &c.MerchantID, &c.KeyVersion, &c.RefIndex, &c.ObjectReferenceID, &c.MobileNumber,
-		&c.MobileCountryCode, &c.EmailAddress, &c.FirstName, &c.LastName, &created, &updated, &c.Version)
+		&c.MobileCountryCode, &c.EmailAddress, &c.FirstName, &c.LastName, &created, &updated, &c.Version,
+		&c.MobileIndex, &c.EmailIndex)
 	if errors.Is(err, sql.ErrNoRows) {
 		return c, customerd.ErrNotFound
 	}

@@ -59,21 +59,23 @@ func (t *txn) InsertCustomer(ctx context.Context, c *customerd.SealedCustomer, e
 	_, err := t.tx.StmtContext(ctx, t.s.insertCustomer).ExecContext(ctx,
 		c.ID, c.MerchantID, c.KeyVersion, c.RefIndex, c.ObjectReferenceID, c.MobileNumber,
 		c.MobileCountryCode, nullable(c.EmailAddress), nullable(c.FirstName), nullable(c.LastName),
-		c.DateCreated.Unix(), c.LastUpdated.Unix(), c.Version)
+		c.DateCreated.Unix(), c.LastUpdated.Unix(), c.Version, nullable(c.MobileIndex), nullable(c.EmailIndex))
 	if err != nil {
 		return mapConstraint(err)
 	}
 	return t.insertEvent(ctx, ev)
 }
 
-// updateSQL writes only the columns whose flag is set: one statement serves
-// every combination of fields. New values are sealed under the newest data
+// updateSQL writes only the columns whose flag is set, a field's blind
+// index with it: one statement serves every combination of fields. New values are sealed under the newest data
 // key, which is never older than the row's key_version, so key_version stays
 // a lower bound of the versions in the row. It returns a row when it wrote.
 const updateSQL = `UPDATE customers SET
 	mobile_number       = CASE WHEN ?1 THEN ?2  ELSE mobile_number END,
+	mobile_index        = CASE WHEN ?1 THEN ?15 ELSE mobile_index END,
 	mobile_country_code = CASE WHEN ?3 THEN ?4  ELSE mobile_country_code END,
 	email_address       = CASE WHEN ?5 THEN ?6  ELSE email_address END,
+	email_index         = CASE WHEN ?5 THEN ?16 ELSE email_index END,
 	first_name          = CASE WHEN ?7 THEN ?8  ELSE first_name END,
 	last_name           = CASE WHEN ?9 THEN ?10 ELSE last_name END,
 	last_updated        = MAX(last_updated, ?11),
@@ -107,7 +109,8 @@ func (t *txn) UpdateCustomer(ctx context.Context, u customerd.SealedUpdate, ev *
 			u.EmailAddress.Set, nullable(u.EmailAddress.Sealed),
 			u.FirstName.Set, nullable(u.FirstName.Sealed),
 			u.LastName.Set, nullable(u.LastName.Sealed),
-			u.Now.Unix(), u.MerchantID, u.ID, u.Version).Scan(&v)
+			u.Now.Unix(), u.MerchantID, u.ID, u.Version,
+			nullable(u.MobileNumber.Index), nullable(u.EmailAddress.Index)).Scan(&v)
 		switch {
 		case err == nil:
 			wrote = true
@@ -123,19 +126,20 @@ func (t *txn) UpdateCustomer(ctx context.Context, u customerd.SealedUpdate, ev *
 
 func updateRaw(ctx context.Context, st *rawsqlite.Stmt, u customerd.SealedUpdate) (bool, error) {
 	defer st.Reset()
-	bindSealed := func(i int, v customerd.SealedValue) error {
-		if v.Sealed != nil {
-			return st.BindBlob(i, v.Sealed)
+	bindBlob := func(i int, v []byte) error {
+		if v != nil {
+			return st.BindBlob(i, v)
 		}
 		return st.BindNull(i)
 	}
 	for _, err := range [...]error{
-		st.BindBool(1, u.MobileNumber.Set), bindSealed(2, u.MobileNumber),
+		st.BindBool(1, u.MobileNumber.Set), bindBlob(2, u.MobileNumber.Sealed),
 		st.BindBool(3, u.MobileCountryCode.Set), st.BindText(4, u.MobileCountryCode.Value),
-		st.BindBool(5, u.EmailAddress.Set), bindSealed(6, u.EmailAddress),
-		st.BindBool(7, u.FirstName.Set), bindSealed(8, u.FirstName),
-		st.BindBool(9, u.LastName.Set), bindSealed(10, u.LastName),
+		st.BindBool(5, u.EmailAddress.Set), bindBlob(6, u.EmailAddress.Sealed),
+		st.BindBool(7, u.FirstName.Set), bindBlob(8, u.FirstName.Sealed),
+		st.BindBool(9, u.LastName.Set), bindBlob(10, u.LastName.Sealed),
 		st.BindInt64(11, u.Now.Unix()), st.BindText(12, u.MerchantID), st.BindText(13, u.ID), st.BindInt64(14, u.Version),
+		bindBlob(15, u.MobileNumber.Index), bindBlob(16, u.EmailAddress.Index),
 	} {
 		if err != nil {
 			return false, err
@@ -161,8 +165,8 @@ func (t *txn) changedOrMissing(ctx context.Context, merchantID, id string) error
 // EraseCustomer implements customerd.StoreTx. secure_delete zeroes the
 // bytes the erasure frees; PurgeFreed then removes the WAL's older copies.
 func (t *txn) EraseCustomer(ctx context.Context, merchantID, id string, version int64, ev *customerd.SealedEvent) error {
-	res, err := t.tx.ExecContext(ctx, `UPDATE customers SET ref_index = NULL, object_reference_id = NULL,
-		mobile_number = NULL, email_address = NULL, first_name = NULL, last_name = NULL,
+	res, err := t.tx.ExecContext(ctx, `UPDATE customers SET ref_index = NULL, mobile_index = NULL, email_index = NULL,
+		object_reference_id = NULL, mobile_number = NULL, email_address = NULL, first_name = NULL, last_name = NULL,
 		erased_at = ?, version = version + 1
 		WHERE merchant_id = ? AND id = ? AND version = ? AND erased_at IS NULL`, ev.Created.Unix(), merchantID, id, version)
 	if err != nil {
@@ -205,10 +209,11 @@ func (t *txn) CustomersToReencrypt(ctx context.Context, merchantID string, below
 // ReplaceCustomer implements customerd.StoreTx.
 func (t *txn) ReplaceCustomer(ctx context.Context, c customerd.SealedCustomer) error {
 	return t.affectOne(t.tx.ExecContext(ctx, `UPDATE customers SET key_version = ?, ref_index = ?,
+		mobile_index = ?, email_index = ?,
 		object_reference_id = ?, mobile_number = ?, email_address = ?, first_name = ?, last_name = ?
 		WHERE merchant_id = ? AND id = ?`,
-		c.KeyVersion, c.RefIndex, c.ObjectReferenceID, c.MobileNumber, nullable(c.EmailAddress),
-		nullable(c.FirstName), nullable(c.LastName), c.MerchantID, c.ID))
+		c.KeyVersion, c.RefIndex, nullable(c.MobileIndex), nullable(c.EmailIndex), c.ObjectReferenceID, c.MobileNumber,
+		nullable(c.EmailAddress), nullable(c.FirstName), nullable(c.LastName), c.MerchantID, c.ID))
 }
 
 // InsertMerchant implements customerd.StoreTx.

@@ -38,6 +38,12 @@ func Run(t *testing.T, newStore NewStore) {
 		{"events: numbered per merchant, found, listed with paging, filters and a total", testEvents},
 		{"events: concurrent writers' events are numbered without a gap or a duplicate", testConcurrentEventsAreNumberedWithoutGaps},
 		{"events: old ones are pruned, and a rotation re-encrypts their personal part", testPruneAndReencryptEvents},
+		{"list: pages in date order with offset, cursor and created range, and an exact total", testListPaging},
+		{"list: ties on date_created are ordered by id, in both directions", testListTies},
+		{"list: a cursor walk sees every customer that existed at its start exactly once while others are written", testListWalkWhileWriting},
+		{"list: another merchant's customers are never listed, matched or a cursor", testListMerchantIsolation},
+		{"list: exact filters by blind index, alone, combined and with paging, following updates", testListFilters},
+		{"list: erased customers are never listed or matched, and their id stays a cursor", testListErased},
 		{"leases: one holder at a time, until it expires", testLease},
 		{"idempotency: a key is claimed once, completed by its claim, released, expired", testIdempotentRecords},
 		{"idempotency: an erasure erases the answers that show the customer", testErasureErasesIdempotentAnswers},
@@ -100,13 +106,15 @@ var idSeq struct {
 }
 
 // Row returns a sealed customer of merchant m with reference index ref and
-// a fresh id; its "ciphertexts" name their field, so that a mix-up shows.
+// a fresh id; its "ciphertexts" and other blind indexes name their field and
+// the id, so that a mix-up shows.
 func Row(m, ref string) customerd.SealedCustomer {
 	idSeq.Lock()
 	idSeq.n++
 	id := fmt.Sprintf("cst_%016d", idSeq.n)
 	idSeq.Unlock()
 	return customerd.SealedCustomer{ID: id, MerchantID: m, Version: 1, KeyVersion: 1, RefIndex: []byte("index:" + ref),
+		MobileIndex: []byte("mobile index of " + id), EmailIndex: []byte("email index of " + id),
 		ObjectReferenceID: []byte("sealed ref " + ref), MobileNumber: []byte("sealed mobile of " + id),
 		EmailAddress: []byte("sealed email of " + id), FirstName: []byte{0, 1, 2, 0xff}, LastName: nil,
 		MobileCountryCode: "91", DateCreated: T0, LastUpdated: T0}
@@ -308,8 +316,8 @@ func testUpdate(t *testing.T, s customerd.Store) {
 	c := MustInsert(t, s, Row("m1", "ref"))
 	later := T0.Add(90 * time.Second)
 	got, err := update(t, s, customerd.SealedUpdate{MerchantID: "m1", ID: c.ID, Version: 1, KeyVersion: 1, Now: later,
-		MobileNumber: customerd.SealedValue{Set: true, Sealed: []byte("new mobile")},
-		EmailAddress: customerd.SealedValue{Set: true}, // clears
+		MobileNumber: customerd.SealedValue{Set: true, Sealed: []byte("new mobile"), Index: []byte("new mobile index")},
+		EmailAddress: customerd.SealedValue{Set: true}, // clears, the index too
 		LastName:     customerd.SealedValue{Set: true, Sealed: []byte("new last")},
 		// FirstName not set: kept
 		MobileCountryCode: customerd.Value{Set: true, Value: "65"},
@@ -319,6 +327,7 @@ func testUpdate(t *testing.T, s customerd.Store) {
 	}
 	want := c
 	want.MobileNumber, want.EmailAddress, want.LastName = []byte("new mobile"), nil, []byte("new last")
+	want.MobileIndex, want.EmailIndex = []byte("new mobile index"), nil
 	want.MobileCountryCode, want.LastUpdated, want.Version = "65", later, 2
 	same(t, got, want)
 	// A clock that steps back never moves last_updated back.
@@ -728,11 +737,14 @@ func testConcurrentFieldUpdates(t *testing.T, s customerd.Store) {
 	c := MustInsert(t, s, Row("m1", "ref"))
 	const rounds = 20
 	set := func(i int) customerd.SealedValue { return customerd.SealedValue{Set: true, Sealed: fmt.Append(nil, i)} }
+	indexed := func(i int) customerd.SealedValue {
+		return customerd.SealedValue{Set: true, Sealed: fmt.Append(nil, i), Index: fmt.Append(nil, "index ", i)}
+	}
 	fields := []func(u *customerd.SealedUpdate, i int){
 		func(u *customerd.SealedUpdate, i int) { u.FirstName = set(i) },
 		func(u *customerd.SealedUpdate, i int) { u.LastName = set(i) },
-		func(u *customerd.SealedUpdate, i int) { u.MobileNumber = set(i) },
-		func(u *customerd.SealedUpdate, i int) { u.EmailAddress = set(i) },
+		func(u *customerd.SealedUpdate, i int) { u.MobileNumber = indexed(i) },
+		func(u *customerd.SealedUpdate, i int) { u.EmailAddress = indexed(i) },
 		func(u *customerd.SealedUpdate, i int) {
 			u.MobileCountryCode = customerd.Value{Set: true, Value: fmt.Sprint(i)}
 		},
@@ -767,6 +779,7 @@ func testConcurrentFieldUpdates(t *testing.T, s customerd.Store) {
 	want := c
 	last := fmt.Append(nil, rounds)
 	want.FirstName, want.LastName, want.MobileNumber, want.EmailAddress = last, last, last, last
+	want.MobileIndex, want.EmailIndex = fmt.Append(nil, "index ", rounds), fmt.Append(nil, "index ", rounds)
 	want.MobileCountryCode, want.Version = fmt.Sprint(rounds), 1+int64(len(fields)*rounds)
 	same(t, find(t, s, "m1", c.ID), want)
 	// One event per committed write, numbered in the order of the versions.
@@ -858,6 +871,7 @@ func testReencrypt(t *testing.T, s customerd.Store) {
 				r.KeyVersion = 2
 				r.ObjectReferenceID, r.MobileNumber = append([]byte("v2 "), r.ObjectReferenceID...), []byte("v2 mobile")
 				r.EmailAddress, r.FirstName, r.LastName = nil, []byte("v2 first"), []byte("v2 last")
+				r.MobileIndex, r.EmailIndex = []byte("v2 mobile index"), nil
 				r.MobileCountryCode, r.LastUpdated = "1", T0.Add(time.Hour) // not to be written
 				if err := tx.ReplaceCustomer(ctx, r); err != nil {
 					return err
@@ -883,6 +897,7 @@ func testReencrypt(t *testing.T, s customerd.Store) {
 		want.KeyVersion = 2
 		want.ObjectReferenceID, want.MobileNumber = append([]byte("v2 "), c.ObjectReferenceID...), []byte("v2 mobile")
 		want.EmailAddress, want.FirstName, want.LastName = nil, []byte("v2 first"), []byte("v2 last")
+		want.MobileIndex, want.EmailIndex = []byte("v2 mobile index"), nil
 		same(t, find(t, s, "m1", c.ID), want)
 	}
 	same(t, find(t, s, "m2", other.ID), other)

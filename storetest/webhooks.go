@@ -70,21 +70,21 @@ func testWebhookEndpoints(t *testing.T, s customerd.Store) {
 	}
 	got, total, more := list(customerd.Page{Limit: 2})
 	if total != 3 || !more || len(got) != 2 || got[0].ID != rows[2].ID || got[1].ID != rows[1].ID {
-		t.Fatalf("first page: %d %v %v", total, more, ids(got))
+		t.Fatalf("first page: %d %v %v", total, more, endpointIDs(got))
 	}
 	got, _, more = list(customerd.Page{Limit: 2, StartingAfter: rows[1].ID})
 	if more || len(got) != 1 || got[0].ID != rows[0].ID {
-		t.Fatalf("page after %s: %v %v", rows[1].ID, more, ids(got))
+		t.Fatalf("page after %s: %v %v", rows[1].ID, more, endpointIDs(got))
 	}
 	got, _, _ = list(customerd.Page{Limit: 10, Ascending: true, Offset: 1})
 	if len(got) != 2 || got[0].ID != rows[1].ID {
-		t.Fatalf("ascending from offset 1: %v", ids(got))
+		t.Fatalf("ascending from offset 1: %v", endpointIDs(got))
 	}
 	if _, _, _, err := s.ListWebhookEndpoints(ctx, "m2", customerd.Page{Limit: 2, StartingAfter: rows[1].ID}); !errors.Is(err, customerd.ErrBadCursor) {
 		t.Fatalf("another merchant's endpoint as a cursor: %v", err)
 	}
 	if got, total, _, err := s.ListWebhookEndpoints(ctx, "m2", customerd.Page{Limit: 10}); err != nil || total != 0 || len(got) != 0 {
-		t.Fatalf("m2 lists %v (%d), %v", ids(got), total, err)
+		t.Fatalf("m2 lists %v (%d), %v", endpointIDs(got), total, err)
 	}
 
 	// Updates rewrite what may change and keep the secret; the locked read
@@ -143,7 +143,7 @@ func testWebhookEndpoints(t *testing.T, s customerd.Store) {
 	}
 }
 
-func ids(es []customerd.SealedEndpoint) []string {
+func endpointIDs(es []customerd.SealedEndpoint) []string {
 	var out []string
 	for _, e := range es {
 		out = append(out, e.ID)

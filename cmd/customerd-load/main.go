@@ -37,6 +37,7 @@ Usage:
   customerd-load pgbench --db URL --script FILE [flags]          run the pgbench reference
   customerd-load report [FILE...]                                medians and ratios of results
   customerd-load ids [--customers N]                             print the synthetic customer ids
+  customerd-load walk --addr HOST:PORT --key KEY [--count N]     read every page of GET /customers; prints the time
 
 Run "customerd-load COMMAND --help" for the flags of a command.
 `
@@ -71,6 +72,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runReport(rest, stdout)
 	case "ids":
 		return runIDs(rest, stdout, stderr)
+	case "walk":
+		return runWalk(ctx, rest, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -343,4 +346,41 @@ func runIDs(args []string, stdout, stderr io.Writer) error {
 	}
 	_, err := io.WriteString(stdout, w.String())
 	return err
+}
+
+func runWalk(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flags("walk", stderr)
+	var cfg loadtest.WalkConfig
+	fs.StringVar(&cfg.Addr, "addr", "", "server address, host:port")
+	fs.StringVar(&cfg.Key, "key", "", "API key")
+	fs.StringVar(&cfg.MerchantID, "merchant", "load", "merchant id, sent as x-merchantid (empty: not sent)")
+	fs.IntVar(&cfg.Count, "count", 100, "page size, 1 to 100")
+	fs.BoolVar(&cfg.Ascending, "asc", false, "oldest first (newest first otherwise)")
+	asJSON := fs.Bool("json", false, "print the result as one JSON line")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if cfg.Addr == "" {
+		return errors.New("walk: --addr is required")
+	}
+	start, last := time.Now(), time.Now()
+	cfg.Progress = func(done, total int) {
+		if time.Since(last) > 5*time.Second {
+			last = time.Now()
+			fmt.Fprintf(stderr, "walked %d/%d customers (%s)\n", done, total, time.Since(start).Round(time.Second))
+		}
+	}
+	res, err := loadtest.Walk(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return json.NewEncoder(stdout).Encode(res)
+	}
+	fmt.Fprintf(stdout, "walked %d customers (total %d) in %d pages of %d in %.1f s: %.0f customers/s, slowest page %.1f ms, %d seen twice\n",
+		res.Customers, res.Total, res.Pages, res.Count, res.Seconds, res.PerSecond, res.MaxPageMs, res.Duplicates)
+	if res.Duplicates > 0 || res.Customers != res.Total {
+		return fmt.Errorf("walk: %d customers read of %d, %d twice", res.Customers, res.Total, res.Duplicates)
+	}
+	return nil
 }

@@ -31,16 +31,20 @@ CREATE TABLE merchant_keys (
 -- Timestamps are Unix seconds (UTC). The personal fields are AES-256-GCM
 -- ciphertexts; ref_index is the blind index (HMAC-SHA-256) of
 -- object_reference_id, unique per merchant, enforced here rather than by a
--- check-then-insert. key_version is at most the lowest data-key version used
--- by the row's fields: a data-key rotation re-encrypts the rows below the
--- newest version. version counts the customer's changes. An erased
--- customer stays as a tombstone: erased_at set, every personal column and
--- the reference index NULL (so the reference is free again).
+-- check-then-insert; mobile_index and email_index are those of mobile_number
+-- and email_address (NULL when it is unset), by which lists are filtered.
+-- key_version is at most the lowest data-key version used by the row's
+-- fields: a data-key rotation re-encrypts the rows below the newest version.
+-- version counts the customer's changes. An erased customer stays as a
+-- tombstone: erased_at set, every personal column and every blind index NULL
+-- (so the reference is free again).
 CREATE TABLE customers (
     id                  TEXT    NOT NULL PRIMARY KEY,
     merchant_id         TEXT    NOT NULL REFERENCES merchants (id),
     version             INTEGER NOT NULL,
     ref_index           BLOB,
+    mobile_index        BLOB,
+    email_index         BLOB,
     key_version         INTEGER NOT NULL,
     object_reference_id BLOB,
     mobile_number       BLOB,
@@ -55,6 +59,37 @@ CREATE TABLE customers (
 ) STRICT;
 
 CREATE INDEX customers_by_key_version ON customers (merchant_id, key_version);
+
+-- Lists (GET /customers) are ordered by date_created, ties by id: a page,
+-- and a cursor's position in it, is a range of one of these indexes, each
+-- in that order. Tombstones are in none of them. erased_at, NULL in every
+-- entry, makes customers_listed cover the count of a created range, which
+-- then reads no row.
+CREATE INDEX customers_listed ON customers (merchant_id, date_created, id, erased_at) WHERE erased_at IS NULL;
+CREATE INDEX customers_by_mobile ON customers (merchant_id, mobile_index, date_created, id) WHERE mobile_index IS NOT NULL;
+CREATE INDEX customers_by_email ON customers (merchant_id, email_index, date_created, id) WHERE email_index IS NOT NULL;
+
+-- How many customers each merchant has, tombstones aside: the total of a
+-- list without a filter, which counting would make a scan of every row.
+-- The triggers keep it in the transaction of each insert and erasure; the
+-- writer is the only one, so nobody waits for the row.
+CREATE TABLE customer_counts (
+    merchant_id TEXT    NOT NULL PRIMARY KEY REFERENCES merchants (id),
+    live        INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+
+CREATE TRIGGER merchants_count_customers AFTER INSERT ON merchants BEGIN
+    INSERT INTO customer_counts (merchant_id, live) VALUES (NEW.id, 0);
+END;
+
+CREATE TRIGGER customers_counted AFTER INSERT ON customers WHEN NEW.erased_at IS NULL BEGIN
+    UPDATE customer_counts SET live = live + 1 WHERE merchant_id = NEW.merchant_id;
+END;
+
+CREATE TRIGGER customers_uncounted AFTER UPDATE OF erased_at ON customers
+WHEN OLD.erased_at IS NULL AND NEW.erased_at IS NOT NULL BEGIN
+    UPDATE customer_counts SET live = live - 1 WHERE merchant_id = NEW.merchant_id;
+END;
 
 -- The event log: one row per change, numbered per merchant without gaps as
 -- it is inserted (the writer is the only one). kept is what an erasure

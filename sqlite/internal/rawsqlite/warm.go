@@ -180,9 +180,7 @@ func (p *Pool) startRead(c *Conn) {
 
 // endRead ends c's kept read transaction.
 func (p *Pool) endRead(c *Conn) {
-	for _, s := range c.stmts {
-		s.Reset()
-	}
+	c.resetAll()
 	_, err := c.commit.Run(context.Background())
 	c.commit.Reset()
 	if err != nil && c.inTransaction() {
