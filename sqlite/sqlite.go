@@ -11,17 +11,20 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"customerd"
 	"customerd/sqlite/internal/rawsqlite"
+	"customerd/sqlite/internal/stmtcache"
 
 	sqlite3 "modernc.org/sqlite"
 	sqlite3lib "modernc.org/sqlite/lib"
@@ -81,6 +84,27 @@ const pragmas = "&_pragma=busy_timeout(10000)" +
 // dsn is the driver's name of the database at path. mode=rw: a
 // connection never creates the file (Open does, once), so that a file
 // deleted under a running server is not silently replaced by an empty one.
+// sqliteDriver is modernc.org/sqlite's database/sql driver.
+var sqliteDriver = sync.OnceValue(func() driver.Driver {
+	db, _ := sql.Open("sqlite", "") // opens no connection
+	defer db.Close()
+	return db.Driver()
+})
+
+// openDB returns a pool of connections to dsn that keep the statements they
+// are given as text prepared (package stmtcache), with the query planner
+// stability guarantee on, so that a statement is not prepared again when
+// its bindings change.
+func openDB(dsn string) *sql.DB {
+	return sql.OpenDB(stmtcache.New(sqliteDriver(), dsn, 0, func(dc driver.Conn) error {
+		h, err := driverHandle(dc)
+		if err != nil {
+			return nil // the fallback path: no raw access, no guarantee
+		}
+		return rawsqlite.EnableQPSG(h)
+	}))
+}
+
 func dsn(path string, extra string) string {
 	r := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23")
 	return "file:" + r.Replace(path) + "?mode=rw&_txlock=immediate" + pragmas + extra
@@ -111,10 +135,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	}
 	f.Close()
 
-	wdb, err := sql.Open("sqlite", dsn(path, ""))
-	if err != nil {
-		return nil, err
-	}
+	wdb := openDB(dsn(path, ""))
 	wdb.SetMaxOpenConns(1)
 	wdb.SetMaxIdleConns(1)
 	wdb.SetConnMaxLifetime(0)
@@ -124,11 +145,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		wdb.Close()
 		return nil, err
 	}
-	rdb, err := sql.Open("sqlite", dsn(path, "&_pragma=query_only(1)"))
-	if err != nil {
-		wdb.Close()
-		return nil, err
-	}
+	rdb := openDB(dsn(path, "&_pragma=query_only(1)"))
 	readers := max(4, 2*runtime.GOMAXPROCS(0))
 	rdb.SetMaxOpenConns(readers)
 	rdb.SetMaxIdleConns(readers)

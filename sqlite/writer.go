@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"reflect"
@@ -310,6 +311,9 @@ func (w *writer) attachRaw(conn *sql.Conn) {
 // through reflection (reading, never writing) is the one place that knows
 // the driver's insides; the store's tests fail if it stops finding it.
 func driverHandle(dc any) (uintptr, error) {
+	if w, ok := dc.(interface{ Unwrap() driver.Conn }); ok {
+		dc = w.Unwrap() // the statement cache's connection
+	}
 	v := reflect.ValueOf(dc)
 	if v.Kind() == reflect.Pointer {
 		v = v.Elem()

@@ -203,6 +203,15 @@ func (c *Conn) Handle() uintptr { return c.db }
 // connection itself open.
 func (c *Conn) Unborrow() { c.close() }
 
+// EnableQPSG turns on the query planner stability guarantee (see
+// enableQPSG) on db, a connection handle (sqlite3*) opened by someone else,
+// typically modernc.org/sqlite's database/sql driver, before it is used.
+func EnableQPSG(db uintptr) error {
+	c := &Conn{tls: libc.NewTLS(), db: db, borrowed: true}
+	defer c.tls.Close()
+	return c.enableQPSG()
+}
+
 // enableQPSG turns on SQLite's query planner stability guarantee: a plan
 // never depends on the values bound. Without it a statement with an ORDER
 // BY is prepared again at its first step after every new binding, which
