@@ -50,6 +50,11 @@ const (
 	// jobTimeout bounds one run of a job: the HTTP attempt (10 s) and the
 	// database calls around it.
 	jobTimeout = 30 * time.Second
+	// fetchCooldown is the least time between two fetches of due jobs by
+	// one node: each fetch takes up to Workers jobs, so with River's
+	// default of 100 ms a node could not make more than ten fetches' worth
+	// of deliveries a second, however fast the receivers answer.
+	fetchCooldown = 10 * time.Millisecond
 	// pausedRecheck is how often the delivery to a disabled endpoint looks
 	// again whether it was enabled.
 	pausedRecheck = time.Minute
@@ -129,9 +134,52 @@ type Queue struct {
 	ownsSender bool
 	migrated   []int // River's migrations the open applied
 
+	targets targetCache
+
 	mu      sync.Mutex
 	svc     *service.Service // set by Start
 	started bool
+}
+
+// targetTTL is how long a node trusts an endpoint it read for a delivery:
+// an update (a new URL, disabling it) or its deletion is seen by every
+// node's deliveries within this.
+const targetTTL = time.Second
+
+// targetCache keeps the endpoints deliveries were made to, with their
+// opened secrets, for targetTTL: a burst of events for one endpoint reads
+// it and opens its secret once.
+type targetCache struct {
+	mu sync.Mutex
+	m  map[[2]string]cachedTarget
+}
+
+type cachedTarget struct {
+	ep      *customerd.WebhookEndpoint
+	err     error // a lookup that found nothing is kept too
+	expires time.Time
+}
+
+func (c *targetCache) get(ctx context.Context, svc *service.Service, merchantID, endpointID string) (*customerd.WebhookEndpoint, error) {
+	k := [2]string{merchantID, endpointID}
+	now := time.Now()
+	c.mu.Lock()
+	t, ok := c.m[k]
+	c.mu.Unlock()
+	if ok && now.Before(t.expires) {
+		return t.ep, t.err
+	}
+	ep, err := svc.DeliveryTarget(ctx, merchantID, endpointID)
+	if err != nil && customerd.ErrorCode(err) != customerd.ENOTFOUND {
+		return nil, err // not kept: the database is having trouble
+	}
+	c.mu.Lock()
+	if c.m == nil || len(c.m) > 10000 {
+		c.m = map[[2]string]cachedTarget{}
+	}
+	c.m[k] = cachedTarget{ep: ep, err: err, expires: now.Add(targetTTL)}
+	c.mu.Unlock()
+	return ep, err
 }
 
 var _ service.DeliveryQueue = (*Queue)(nil)
@@ -234,6 +282,7 @@ func (q *Queue) riverConfig(work bool, pollInterval time.Duration) *river.Config
 		CompletedJobRetentionPeriod: time.Minute,
 		CancelledJobRetentionPeriod: 24 * time.Hour,
 		DiscardedJobRetentionPeriod: 7 * 24 * time.Hour,
+		FetchCooldown:               fetchCooldown,
 		FetchPollInterval:           cmp(q.cfg.PollInterval, pollInterval),
 		Logger:                      slog.New(levelAtLeast{q.cfg.Logger.Handler(), slog.LevelWarn}),
 	}
@@ -287,7 +336,7 @@ func (w *worker) Work(ctx context.Context, job *river.Job[args]) error {
 	d := job.Args.Delivery
 	log := q.cfg.Logger.With("event", d.EventID, "endpoint", d.EndpointID, "merchant", d.MerchantID)
 	deadline := job.CreatedAt.Add(q.cfg.MaxAge)
-	ep, err := svc.DeliveryTarget(ctx, d.MerchantID, d.EndpointID)
+	ep, err := q.targets.get(ctx, svc, d.MerchantID, d.EndpointID)
 	if customerd.ErrorCode(err) == customerd.ENOTFOUND {
 		q.cfg.Metrics.WebhookDelivery(OutcomeDropped)
 		log.Info("webhook delivery dropped: the endpoint was deleted")

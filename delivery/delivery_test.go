@@ -36,7 +36,7 @@ type env struct {
 	recv   *receiver
 	// reopen opens another process on the same database, as a restart or a
 	// second node does.
-	reopen func(t *testing.T, cfg delivery.Config) (*service.Service, *delivery.Queue)
+	reopen func(t testing.TB, cfg envConfig) (*service.Service, *delivery.Queue)
 }
 
 // eachEngine runs fn on SQLite and, when the test server is configured, on
@@ -48,7 +48,20 @@ func eachEngine(t *testing.T, fn func(t *testing.T, engine string)) {
 
 // newEnv opens a process on a fresh database of engine, delivering with cfg
 // (its retries made quick unless cfg says otherwise).
-func newEnv(t *testing.T, engine string, cfg delivery.Config) *env {
+func newEnv(t testing.TB, engine string, cfg delivery.Config) *env {
+	return newEnvHeld(t, engine, cfg, false)
+}
+
+// envConfig is how a process of an env delivers; with holdStart its queue
+// is not started (svc.Start is the caller's).
+type envConfig struct {
+	delivery.Config
+	holdStart bool
+}
+
+// newEnvHeld is newEnv whose queue does not deliver until hold is false or
+// the caller starts it.
+func newEnvHeld(t testing.TB, engine string, cfg delivery.Config, hold bool) *env {
 	t.Helper()
 	if cfg.RetryBase == 0 {
 		cfg.RetryBase = 50 * time.Millisecond
@@ -58,11 +71,11 @@ func newEnv(t *testing.T, engine string, cfg delivery.Config) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var open func(t *testing.T, cfg delivery.Config) (customerd.Store, *delivery.Queue)
+	var open func(t testing.TB, cfg delivery.Config) (customerd.Store, *delivery.Queue)
 	switch engine {
 	case "sqlite":
 		path := filepath.Join(t.TempDir(), "c.db")
-		open = func(t *testing.T, cfg delivery.Config) (customerd.Store, *delivery.Queue) {
+		open = func(t testing.TB, cfg delivery.Config) (customerd.Store, *delivery.Queue) {
 			s, err := sqlite.Open(ctx, path)
 			if err != nil {
 				t.Fatal(err)
@@ -75,7 +88,7 @@ func newEnv(t *testing.T, engine string, cfg delivery.Config) *env {
 		}
 	default:
 		u := pgtest.NewDatabase(t)
-		open = func(t *testing.T, cfg delivery.Config) (customerd.Store, *delivery.Queue) {
+		open = func(t testing.TB, cfg delivery.Config) (customerd.Store, *delivery.Queue) {
 			s, err := postgres.Open(ctx, u, postgres.Options{})
 			if err != nil {
 				t.Fatal(err)
@@ -88,12 +101,12 @@ func newEnv(t *testing.T, engine string, cfg delivery.Config) *env {
 		}
 	}
 	e := &env{recv: newReceiver(t)}
-	e.reopen = func(t *testing.T, cfg delivery.Config) (*service.Service, *delivery.Queue) {
+	e.reopen = func(t testing.TB, cfg envConfig) (*service.Service, *delivery.Queue) {
 		if cfg.RetryBase == 0 {
 			cfg.RetryBase = 50 * time.Millisecond
 		}
 		cfg.AllowInsecure = true
-		store, q := open(t, cfg)
+		store, q := open(t, cfg.Config)
 		svc, err := service.New(ctx, service.Config{Store: store, Vault: fieldcrypt.NewVault(master), Deliveries: q,
 			WebhookAllowInsecure: true, WebhookMaxAge: cfg.MaxAge})
 		if err != nil {
@@ -101,12 +114,14 @@ func newEnv(t *testing.T, engine string, cfg delivery.Config) *env {
 		}
 		svc.StartBackground()
 		t.Cleanup(func() { svc.Close() })
-		if err := q.Start(ctx, svc); err != nil {
-			t.Fatal(err)
+		if !cfg.holdStart {
+			if err := q.Start(ctx, svc); err != nil {
+				t.Fatal(err)
+			}
 		}
 		return svc, q
 	}
-	e.svc, e.queue = e.reopen(t, cfg)
+	e.svc, e.queue = e.reopen(t, envConfig{Config: cfg, holdStart: hold})
 	if _, err := e.svc.CreateMerchant(ctx, "acme"); err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +132,7 @@ func newEnv(t *testing.T, engine string, cfg delivery.Config) *env {
 // endpoint creates an endpoint of the merchant at the receiver's path, for
 // the event types given (every type when none), and tells the receiver its
 // secret.
-func (e *env) endpoint(t *testing.T, path string, types ...string) *customerd.WebhookEndpoint {
+func (e *env) endpoint(t testing.TB, path string, types ...string) *customerd.WebhookEndpoint {
 	t.Helper()
 	events := customerd.AllEvents
 	if len(types) > 0 {
@@ -139,7 +154,7 @@ func (e *env) endpoint(t *testing.T, path string, types ...string) *customerd.We
 }
 
 // create makes a customer and returns it.
-func (e *env) create(t *testing.T, ref string) *customerd.Customer {
+func (e *env) create(t testing.TB, ref string) *customerd.Customer {
 	t.Helper()
 	c, err := e.svc.CreateCustomer(ctx, e.caller, customerd.CreateRequest{ObjectReferenceID: customerd.Present(ref),
 		MobileNumber: customerd.Present("99887766")})
@@ -150,7 +165,7 @@ func (e *env) create(t *testing.T, ref string) *customerd.Customer {
 }
 
 // allEvents returns the ids of every event of the merchant's log.
-func (e *env) allEvents(t *testing.T) []string {
+func (e *env) allEvents(t testing.TB) []string {
 	t.Helper()
 	var ids []string
 	q := customerd.EventQuery{Page: customerd.Page{Limit: customerd.MaxPageSize, Ascending: true}}
@@ -186,7 +201,7 @@ type receiver struct {
 	wrongType int
 }
 
-func newReceiver(t *testing.T) *receiver {
+func newReceiver(t testing.TB) *receiver {
 	r := &receiver{got: map[string]map[string]int{}, attempts: map[string][]int{}}
 	r.srv = httptest.NewServer(http.HandlerFunc(r.serve))
 	t.Cleanup(r.srv.Close)
@@ -245,7 +260,7 @@ func (r *receiver) delivered(path string) map[string]int {
 
 // waitAll waits until path has received every event of ids, and fails the
 // test with what is missing after within.
-func (r *receiver) waitAll(t *testing.T, path string, ids []string, within time.Duration) map[string]int {
+func (r *receiver) waitAll(t testing.TB, path string, ids []string, within time.Duration) map[string]int {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for {
@@ -551,7 +566,9 @@ func TestResendDisableAndDelete(t *testing.T) {
 		if _, err := e.svc.UpdateWebhookEndpoint(ctx, e.caller, ep.ID, customerd.EndpointRequest{Disabled: customerd.Present("true")}); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(300 * time.Millisecond) // let a retry already running finish
+		// Deliveries see an endpoint's change within a second (they keep
+		// what they read that long); then no retry is made.
+		time.Sleep(1300 * time.Millisecond)
 		_, paused, _, _ := e.svc.ListWebhookAttempts(ctx, "acme", ep.ID, customerd.Page{Limit: 1})
 		time.Sleep(700 * time.Millisecond)
 		if _, total, _, _ := e.svc.ListWebhookAttempts(ctx, "acme", ep.ID, customerd.Page{Limit: 1}); total != paused {
@@ -606,7 +623,7 @@ func TestStopWaitsForDeliveriesInFlight(t *testing.T) {
 	}
 }
 
-func waitFor(t *testing.T, cond func() bool, what string) {
+func waitFor(t testing.TB, cond func() bool, what string) {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for !cond() {
