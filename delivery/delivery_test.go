@@ -633,3 +633,36 @@ func waitFor(t testing.TB, cond func() bool, what string) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+func TestAnImportSendsWebhooksOnlyWhenAskedTo(t *testing.T) {
+	e := newEnv(t, "sqlite", delivery.Config{})
+	e.endpoint(t, "/hook")
+	items := func(prefix string) []service.ImportItem {
+		var out []service.ImportItem
+		for i := range 5 {
+			c, err := customerd.NewCustomer("acme", customerd.CreateRequest{ObjectReferenceID: customerd.Present(fmt.Sprintf("%s-%d", prefix, i)),
+				MobileNumber: customerd.Present("99887766")}, time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, service.ImportItem{Customer: c})
+		}
+		return out
+	}
+	if _, err := e.svc.ImportCustomers(ctx, e.caller, service.ImportOptions{}, items("quiet")); err != nil {
+		t.Fatal(err)
+	}
+	quiet := e.allEvents(t)
+	if _, err := e.svc.ImportCustomers(ctx, e.caller, service.ImportOptions{Notify: true}, items("loud")); err != nil {
+		t.Fatal(err)
+	}
+	all := e.allEvents(t)
+	if len(quiet) != 5 || len(all) != 10 {
+		t.Fatalf("%d events, then %d; want one per imported customer", len(quiet), len(all))
+	}
+	e.recv.waitAll(t, "/hook", all[5:], 10*time.Second)
+	time.Sleep(300 * time.Millisecond)
+	if got := e.recv.delivered("/hook"); len(got) != 5 {
+		t.Fatalf("received %d events: the import without --notify sent some", len(got))
+	}
+}

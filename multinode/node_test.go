@@ -109,7 +109,8 @@ func startNode(t *testing.T, name, dbURL string) *node {
 // launch is startNode for use from any goroutine: it reports instead of
 // failing the test.
 func launch(t *testing.T, name, dbURL string) (*node, error) {
-	cmd := exec.Command(binary(t), "serve", "--listen", "127.0.0.1:0", "--db", dbURL, "--db-max-conns", "4")
+	// The webhook receivers of the tests listen on 127.0.0.1.
+	cmd := exec.Command(binary(t), "serve", "--listen", "127.0.0.1:0", "--db", dbURL, "--db-max-conns", "4", "--webhook-allow-insecure")
 	cmd.Env = binarytest.ChildEnv()
 	n := &node{name: name, cmd: cmd, exited: make(chan struct{}), addr: make(chan string, 1)}
 	cmd.Stderr = n

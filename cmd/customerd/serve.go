@@ -37,6 +37,7 @@ type serveFlags struct {
 	webhookMaxAge       *string
 	webhookInsecure     *bool
 	webhookWorkers      *int
+	webhookRescue       *string
 }
 
 // newServeFlags defines the flags of "customerd serve"; the top-level help
@@ -62,6 +63,8 @@ func newServeFlags(getenv func(string) string, stdout, stderr io.Writer) (*flagS
 		webhookInsecure: fs.Bool("webhook-allow-insecure", false,
 			"let webhook endpoints use http:// and loopback or private addresses: for development and tests on 127.0.0.1 only"),
 		webhookWorkers: fs.Int("webhook-workers", 100, "webhook deliveries one node makes at once"),
+		webhookRescue: fs.String("webhook-rescue-after", "1m",
+			"how long a webhook delivery claimed by a node that stopped (kill -9, a crash) waits before another node makes it (at least 30s)"),
 	}
 	f.limits = limitFlags(fs)
 	f.keys = addMasterKeyFlags(fs)
@@ -135,6 +138,10 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil || maxAge <= 0 {
 		return fmt.Errorf("--webhook-retry-max-age %q: want a positive duration such as 72h", *f.webhookMaxAge)
 	}
+	rescue, err := time.ParseDuration(*f.webhookRescue)
+	if err != nil || rescue < 30*time.Second {
+		return fmt.Errorf("--webhook-rescue-after %q: want a duration of 30s or more: a delivery may run that long", *f.webhookRescue)
+	}
 	if *f.webhookWorkers < 1 {
 		return fmt.Errorf("--webhook-workers %d: want at least 1", *f.webhookWorkers)
 	}
@@ -144,7 +151,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	m := metrics.New()
 	svc, queue, err := openServiceWith(ctx, *db, keys, logWriter{log}, storeOptions{maxConns: *maxConns, background: true,
 		eventRetention: retention, idempotencyTTL: idemTTL, deliver: true,
-		webhooks: delivery.Config{RetryBase: retryBase, MaxAge: maxAge, Workers: *f.webhookWorkers,
+		webhooks: delivery.Config{RetryBase: retryBase, MaxAge: maxAge, Workers: *f.webhookWorkers, RescueAfter: rescue,
 			AllowInsecure: *f.webhookInsecure, Logger: log, Metrics: m}})
 	if err != nil {
 		return err
