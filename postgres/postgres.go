@@ -47,8 +47,9 @@ const (
 // most of an update waiting on PostgreSQL's WAL flush, which the
 // transactions in flight share: with 64 clients, 4 connections reached 0.4
 // of the rate 64 connections of pgbench reach, and 16 about 0.6 (see
-// BENCHMARKS.md). Sixteen per node keeps five nodes, and the CLI, under
-// PostgreSQL's default max_connections of 100.
+// BENCHMARKS.md). Sixteen per node, with the 4 of the webhook deliveries,
+// keeps four nodes, and the CLI, under PostgreSQL's default max_connections
+// of 100.
 func DefaultMaxConns() int { return max(16, 2*runtime.GOMAXPROCS(0)) }
 
 // Options tune a Store. The zero value uses the defaults.
