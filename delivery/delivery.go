@@ -18,12 +18,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"sync"
 	"time"
 
 	"customerd"
-	"customerd/httpapi"
 	"customerd/metrics"
 	"customerd/service"
 	"customerd/webhook"
@@ -47,6 +45,7 @@ const (
 const (
 	queueName = "webhooks"
 	jobKind   = "webhook_delivery"
+	batchKind = "webhook_deliveries"
 	// jobTimeout bounds one run of a job: the HTTP attempt (10 s) and the
 	// database calls around it.
 	jobTimeout = 30 * time.Second
@@ -114,10 +113,50 @@ func (args) Kind() string { return jobKind }
 // InsertOpts implements river.JobArgsWithInsertOpts.
 func (args) InsertOpts() river.InsertOpts { return river.InsertOpts{Queue: queueName} }
 
+// batchArgs is the job of the first attempts of several deliveries: those
+// of one change to several endpoints, or on SQLite those of every change of
+// a group commit. One job instead of one per delivery keeps the job queue's
+// cost off the API's write path; a delivery that fails is retried as a job
+// of its own (args).
+type batchArgs struct {
+	Deliveries []customerd.Delivery `json:"deliveries"`
+}
+
+// Kind implements river.JobArgs.
+func (batchArgs) Kind() string { return batchKind }
+
+// InsertOpts implements river.JobArgsWithInsertOpts.
+func (batchArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{Queue: queueName} }
+
+// maxBatch bounds the deliveries of one batch job: they are tried at once,
+// and must all be over within the job's timeout.
+const maxBatch = 64
+
+// jobsFor is the jobs that deliver ds for the first time: batches of up to
+// maxBatch, a single delivery as a job of its own.
+func jobsFor(ds []customerd.Delivery) []river.InsertManyParams {
+	var out []river.InsertManyParams
+	for len(ds) > 0 {
+		n := min(len(ds), maxBatch)
+		if n == 1 {
+			out = append(out, river.InsertManyParams{Args: args{ds[0]}})
+		} else {
+			out = append(out, river.InsertManyParams{Args: batchArgs{Deliveries: ds[:n:n]}})
+		}
+		ds = ds[n:]
+	}
+	return out
+}
+
 // engine is what differs between the databases: River's client over that
 // database's driver, and how a store transaction becomes the driver's.
 type engine interface {
+	// schedule inserts the jobs of the first delivery of ds in tx.
+	schedule(ctx context.Context, tx customerd.StoreTx, ds []customerd.Delivery) error
+	// insert inserts the jobs in tx, as they are.
 	insert(ctx context.Context, tx customerd.StoreTx, params []river.InsertManyParams) error
+	// completeBatch marks the running batch job completed in tx.
+	completeBatch(ctx context.Context, tx customerd.StoreTx, job *river.Job[batchArgs]) error
 	start(ctx context.Context) error
 	stop(ctx context.Context) error
 	stopAndCancel(ctx context.Context) error
@@ -135,6 +174,7 @@ type Queue struct {
 	migrated   []int // River's migrations the open applied
 
 	targets targetCache
+	slots   chan struct{} // one per try in progress: at most Config.Workers
 
 	mu      sync.Mutex
 	svc     *service.Service // set by Start
@@ -184,14 +224,11 @@ func (c *targetCache) get(ctx context.Context, svc *service.Service, merchantID,
 
 var _ service.DeliveryQueue = (*Queue)(nil)
 
-// Schedule implements service.DeliveryQueue: one job per delivery, inserted
-// in tx.
+// Schedule implements service.DeliveryQueue: the deliveries' job is
+// inserted in tx (on SQLite, with those of the other writes of its group
+// commit, just before the commit).
 func (q *Queue) Schedule(ctx context.Context, tx customerd.StoreTx, ds []customerd.Delivery) error {
-	params := make([]river.InsertManyParams, len(ds))
-	for i, d := range ds {
-		params[i] = river.InsertManyParams{Args: args{d}}
-	}
-	if err := q.engine.insert(ctx, tx, params); err != nil {
+	if err := q.engine.schedule(ctx, tx, ds); err != nil {
 		return fmt.Errorf("delivery: scheduling %d webhook deliveries: %w", len(ds), err)
 	}
 	return nil
@@ -260,7 +297,7 @@ type Stats struct {
 func (q *Queue) Stats(ctx context.Context) (Stats, error) { return q.engine.stats(ctx) }
 
 func newQueue(cfg Config, e engine) *Queue {
-	q := &Queue{cfg: cfg, engine: e, sender: cfg.Sender}
+	q := &Queue{cfg: cfg, engine: e, sender: cfg.Sender, slots: make(chan struct{}, cfg.Workers)}
 	if q.sender == nil {
 		q.sender = webhook.NewSender(webhook.SenderOptions{AllowInsecure: cfg.AllowInsecure})
 		q.ownsSender = true
@@ -273,6 +310,7 @@ func newQueue(cfg Config, e engine) *Queue {
 func (q *Queue) riverConfig(work bool, pollInterval time.Duration) *river.Config {
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &worker{q: q})
+	river.AddWorker(workers, &batchWorker{q: q})
 	c := &river.Config{
 		Workers:              workers,
 		JobTimeout:           jobTimeout,
@@ -298,121 +336,6 @@ func cmp(d, fallback time.Duration) time.Duration {
 	}
 	return fallback
 }
-
-// worker makes one delivery attempt per run of a job.
-type worker struct {
-	river.WorkerDefaults[args]
-	q *Queue
-}
-
-// errGaveUp and friends are why a job is cancelled: River records them on
-// the job; the attempts table has the receiver's answers.
-var (
-	errGaveUp          = errors.New("the delivery gave up: past the max age")
-	errEndpointDeleted = errors.New("the endpoint was deleted")
-	errEventDeleted    = errors.New("the event is no longer kept")
-)
-
-// Outcomes of a run of a delivery job, the values of the outcome label of
-// customerd_webhook_deliveries_total.
-const (
-	OutcomeDelivered = "delivered" // the receiver answered 2xx
-	OutcomeRetrying  = "retrying"  // it failed and is tried again later
-	OutcomeGaveUp    = "gave_up"   // it failed past the max age
-	OutcomeDropped   = "dropped"   // the endpoint or the event is gone
-	OutcomePaused    = "paused"    // the endpoint is disabled: looked at again later
-)
-
-// Work implements river.Worker: one attempt, recorded, then done, retried
-// after the backoff, or given up.
-func (w *worker) Work(ctx context.Context, job *river.Job[args]) error {
-	q := w.q
-	q.mu.Lock()
-	svc := q.svc
-	q.mu.Unlock()
-	if svc == nil {
-		return river.JobSnooze(time.Second) // not started: a process that only schedules
-	}
-	d := job.Args.Delivery
-	log := q.cfg.Logger.With("event", d.EventID, "endpoint", d.EndpointID, "merchant", d.MerchantID)
-	deadline := job.CreatedAt.Add(q.cfg.MaxAge)
-	ep, err := q.targets.get(ctx, svc, d.MerchantID, d.EndpointID)
-	if customerd.ErrorCode(err) == customerd.ENOTFOUND {
-		q.cfg.Metrics.WebhookDelivery(OutcomeDropped)
-		log.Info("webhook delivery dropped: the endpoint was deleted")
-		return river.JobCancel(errEndpointDeleted)
-	}
-	if err != nil {
-		return err // River retries: the database is having trouble
-	}
-	if ep.Disabled {
-		if time.Now().After(deadline) {
-			q.cfg.Metrics.WebhookDelivery(OutcomeGaveUp)
-			log.Info("webhook delivery gave up: its endpoint stayed disabled past the max age")
-			return river.JobCancel(errGaveUp)
-		}
-		q.cfg.Metrics.WebhookDelivery(OutcomePaused)
-		return river.JobSnooze(min(pausedRecheck, q.cfg.RetryBase))
-	}
-	ev, err := svc.FindEvent(ctx, d.MerchantID, d.EventID)
-	if customerd.ErrorCode(err) == customerd.ENOTFOUND {
-		q.cfg.Metrics.WebhookDelivery(OutcomeDropped)
-		log.Info("webhook delivery dropped: the event is no longer kept")
-		return river.JobCancel(errEventDeleted)
-	}
-	if err != nil {
-		return err
-	}
-	last, err := svc.LastWebhookAttempt(ctx, d.MerchantID, d.EndpointID, d.EventID)
-	if err != nil {
-		return err
-	}
-	attempt := last + 1
-	started := time.Now()
-	res := q.sender.Send(ctx, webhook.Delivery{URL: ep.URL, Secret: ep.Secret, EventID: ev.ID, Attempt: attempt,
-		Body: httpapi.AppendEvent(make([]byte, 0, 1024), ev)})
-	if !res.Delivered && ctx.Err() != nil {
-		// This process is stopping (or the job ran out of time): not the
-		// receiver's failure. The next process tries again at once.
-		return river.JobSnooze(0)
-	}
-	a := customerd.WebhookAttempt{MerchantID: d.MerchantID, EndpointID: d.EndpointID, EventID: d.EventID, Attempt: attempt,
-		Created: started.UTC(), StatusCode: res.StatusCode, Duration: res.Duration, Error: res.Err, Delivered: res.Delivered}
-	var retryIn time.Duration
-	if !res.Delivered {
-		retryIn = webhook.Backoff(q.cfg.RetryBase, attempt, rand.Float64())
-		if next := time.Now().Add(retryIn); next.Before(deadline) {
-			a.NextRetry = next.UTC().Truncate(time.Second)
-		}
-	}
-	// The attempt is recorded even if the job's context ends now: the
-	// receiver has seen it.
-	recordCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	if _, err := svc.RecordWebhookAttempt(recordCtx, a); err != nil {
-		log.Warn("a webhook attempt could not be recorded", "attempt", attempt, "error", err.Error())
-	}
-	q.cfg.Metrics.WebhookAttempt(res.Delivered, res.Duration)
-	switch {
-	case res.Delivered:
-		q.cfg.Metrics.WebhookDelivery(OutcomeDelivered)
-		q.cfg.Metrics.WebhookFinished(true, attempt, time.Since(job.CreatedAt))
-		return nil
-	case a.NextRetry.IsZero():
-		q.cfg.Metrics.WebhookDelivery(OutcomeGaveUp)
-		q.cfg.Metrics.WebhookFinished(false, attempt, 0)
-		log.Info("webhook delivery gave up: past the max age", "attempt", attempt, "status", res.StatusCode, "error", res.Err)
-		return river.JobCancel(errGaveUp)
-	default:
-		q.cfg.Metrics.WebhookDelivery(OutcomeRetrying)
-		log.Debug("webhook attempt failed; retrying", "attempt", attempt, "status", res.StatusCode, "error", res.Err,
-			"retry_in", retryIn.Round(time.Second).String())
-		return river.JobSnooze(retryIn)
-	}
-}
-
-// Timeout implements river.Worker.
-func (w *worker) Timeout(*river.Job[args]) time.Duration { return jobTimeout }
 
 // levelAtLeast passes on records of level min and above: River reports its
 // routine work at info, and its troubles at warn and error.

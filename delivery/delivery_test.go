@@ -80,7 +80,7 @@ func newEnvHeld(t testing.TB, engine string, cfg delivery.Config, hold bool) *en
 			if err != nil {
 				t.Fatal(err)
 			}
-			q, err := delivery.OpenSQLite(ctx, s.WriteDB(), true, cfg)
+			q, err := delivery.OpenSQLite(ctx, s, true, cfg)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -193,6 +193,9 @@ type receiver struct {
 	// answer, when set, decides the status of a delivery whose signature
 	// checked out (200 otherwise).
 	answer atomic.Pointer[func(r *http.Request) int]
+	// onDelivery, when set before the first delivery, sees each verified
+	// event's JSON.
+	onDelivery func(ev map[string]any)
 
 	mu        sync.Mutex
 	got       map[string]map[string]int // path -> event id -> deliveries answered 2xx
@@ -226,6 +229,12 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 		r.mu.Unlock()
 		w.WriteHeader(http.StatusBadRequest)
 		return
+	}
+	if r.onDelivery != nil {
+		var full map[string]any
+		if json.Unmarshal(body, &full) == nil {
+			r.onDelivery(full)
+		}
 	}
 	status := http.StatusOK
 	if f := r.answer.Load(); f != nil {

@@ -28,6 +28,19 @@ type riverEngine[TTx any] struct {
 	// pending counts the pending jobs, in SQL of the driver's database.
 	pending func(ctx context.Context) (Stats, error)
 	onClose func()
+	// deferred, when set, hands the deliveries to the store, to schedule
+	// with those of the other writes of its batch, and reports whether it
+	// took them.
+	deferred func(tx customerd.StoreTx, ds []customerd.Delivery) bool
+	// complete is river.JobCompleteTx for the driver.
+	complete func(ctx context.Context, tx TTx, job *river.Job[batchArgs]) error
+}
+
+func (e *riverEngine[TTx]) schedule(ctx context.Context, tx customerd.StoreTx, ds []customerd.Delivery) error {
+	if e.deferred != nil && e.deferred(tx, ds) {
+		return nil
+	}
+	return e.insert(ctx, tx, jobsFor(ds))
 }
 
 func (e *riverEngine[TTx]) insert(ctx context.Context, tx customerd.StoreTx, params []river.InsertManyParams) error {
@@ -37,6 +50,14 @@ func (e *riverEngine[TTx]) insert(ctx context.Context, tx customerd.StoreTx, par
 	}
 	_, err := e.client.InsertManyFastTx(ctx, t, params)
 	return err
+}
+
+func (e *riverEngine[TTx]) completeBatch(ctx context.Context, tx customerd.StoreTx, job *river.Job[batchArgs]) error {
+	t, ok := e.unwrap(tx)
+	if !ok {
+		return fmt.Errorf("delivery: a %T is not a transaction of this queue's database", tx)
+	}
+	return e.complete(ctx, t, job)
 }
 
 func (e *riverEngine[TTx]) start(ctx context.Context) error { return e.client.Start(ctx) }
@@ -71,13 +92,25 @@ func migrateRiver[TTx any](ctx context.Context, driver riverdriver.Driver[TTx], 
 	return versions, nil
 }
 
-// OpenSQLite opens the queue in the SQLite database whose writer pool db is
-// (sqlite.Store.WriteDB): River's writes take turns with the store's on its
-// one connection. It creates or updates River's tables first. work says
-// whether this process delivers (serve) or only schedules (the command
-// line).
-func OpenSQLite(ctx context.Context, db *sql.DB, work bool, cfg Config) (*Queue, error) {
+// SQLiteStore is what the queue needs of the SQLite store (sqlite.Store).
+type SQLiteStore interface {
+	// WriteDB is the pool of the store's one writer connection: River's
+	// writes take turns with the store's on it.
+	WriteDB() *sql.DB
+	// FlushBatch registers a flush of what the writes of a group commit
+	// defer to it: the jobs of a whole batch are inserted in one statement.
+	FlushBatch(name string, flush func(ctx context.Context, tx *sql.Tx, items []any) error)
+}
+
+// deferredJobs names the queue's batch flush on SQLite.
+const deferredJobs = "webhook delivery jobs"
+
+// OpenSQLite opens the queue in the SQLite database of store. It creates or
+// updates River's tables first. work says whether this process delivers
+// (serve) or only schedules (the command line).
+func OpenSQLite(ctx context.Context, store SQLiteStore, work bool, cfg Config) (*Queue, error) {
 	cfg.defaults()
+	db := store.WriteDB()
 	driver := riversqlite.New(db)
 	tx, err := db.BeginTx(ctx, nil) // the DSN's _txlock=immediate: one process migrates at a time
 	if err != nil {
@@ -103,6 +136,35 @@ func OpenSQLite(ctx context.Context, db *sql.DB, work bool, cfg Config) (*Queue,
 			return scanStats(db.QueryRowContext(ctx, `SELECT COUNT(*), MIN(created_at) FROM river_job
 				WHERE queue = ? AND state IN `+pendingStates, queueName), parseSQLiteTime)
 		},
+	}
+	// The deliveries of a group commit's writes are scheduled together, once
+	// the writes have run: one batch job per batch instead of a job per
+	// delivery on the API's write path.
+	e.deferred = func(tx customerd.StoreTx, ds []customerd.Delivery) bool {
+		d, ok := tx.(interface {
+			Defer(name string, item any) bool
+		})
+		if !ok {
+			return false
+		}
+		for _, x := range ds {
+			if !d.Defer(deferredJobs, x) {
+				return false
+			}
+		}
+		return true
+	}
+	store.FlushBatch(deferredJobs, func(ctx context.Context, tx *sql.Tx, items []any) error {
+		ds := make([]customerd.Delivery, len(items))
+		for i, it := range items {
+			ds[i] = it.(customerd.Delivery)
+		}
+		_, err := e.client.InsertManyFastTx(ctx, tx, jobsFor(ds))
+		return err
+	})
+	e.complete = func(ctx context.Context, tx *sql.Tx, job *river.Job[batchArgs]) error {
+		_, err := river.JobCompleteTx[*riversqlite.Driver](ctx, tx, job)
+		return err
 	}
 	q := newQueue(cfg, e)
 	q.migrated = migrated
@@ -150,6 +212,10 @@ func OpenPostgres(ctx context.Context, url string, maxConns int, work bool, cfg 
 				WHERE queue = $1 AND state IN `+pendingStates, queueName), nil)
 		},
 		onClose: pool.Close,
+		complete: func(ctx context.Context, tx pgx.Tx, job *river.Job[batchArgs]) error {
+			_, err := river.JobCompleteTx[*riverpgxv5.Driver](ctx, tx, job)
+			return err
+		},
 	}
 	q := newQueue(cfg, e)
 	q.migrated = migrated

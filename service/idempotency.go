@@ -148,20 +148,19 @@ func (s *Service) commit(ctx context.Context, caller customerd.Caller, ring *fie
 		if err := change(ctx, tx); err != nil {
 			return err
 		}
-		if !caller.NoDeliveries {
-			if err := s.scheduleDeliveries(ctx, tx, caller.MerchantID, events); err != nil {
+		if idem != nil {
+			if err := tx.CompleteIdempotentRecord(ctx, answer); errors.Is(err, customerd.ErrChanged) {
+				return errKeyInUse // the claim ran out and another request holds the key: this change must not commit
+			} else if err != nil {
 				return err
 			}
 		}
-		if idem == nil {
+		// Last, so that nothing after it can fail the write: a store may
+		// insert the deliveries with those of other writes at its commit.
+		if caller.NoDeliveries {
 			return nil
 		}
-		if err := tx.CompleteIdempotentRecord(ctx, answer); errors.Is(err, customerd.ErrChanged) {
-			return errKeyInUse // the claim ran out and another request holds the key: this change must not commit
-		} else if err != nil {
-			return err
-		}
-		return nil
+		return s.scheduleDeliveries(ctx, tx, caller.MerchantID, events)
 	})
 	if err != nil {
 		return err

@@ -307,16 +307,28 @@ func (s *Service) LastWebhookAttempt(ctx context.Context, merchantID, endpointID
 	return s.store.LastWebhookAttempt(ctx, merchantID, endpointID, eventID)
 }
 
-// RecordWebhookAttempt stores a delivery attempt, giving it its id.
-func (s *Service) RecordWebhookAttempt(ctx context.Context, a customerd.WebhookAttempt) (customerd.WebhookAttempt, error) {
-	var err error
-	if a.ID, err = customerd.NewWebhookAttemptID(); err != nil {
-		return a, err
+// RecordWebhookAttempts stores delivery attempts, giving each its id, in
+// one write, with what within (when not nil) writes in the same
+// transaction: the job queue completes the job that made them there.
+func (s *Service) RecordWebhookAttempts(ctx context.Context, attempts []customerd.WebhookAttempt,
+	within func(ctx context.Context, tx customerd.StoreTx) error) error {
+	for i := range attempts {
+		var err error
+		if attempts[i].ID, err = customerd.NewWebhookAttemptID(); err != nil {
+			return err
+		}
 	}
-	err = s.store.Write(ctx, func(ctx context.Context, tx customerd.StoreTx) error {
-		return tx.InsertWebhookAttempt(ctx, a)
+	return s.store.Write(ctx, func(ctx context.Context, tx customerd.StoreTx) error {
+		for _, a := range attempts {
+			if err := tx.InsertWebhookAttempt(ctx, a); err != nil {
+				return err
+			}
+		}
+		if within == nil {
+			return nil
+		}
+		return within(ctx, tx)
 	})
-	return a, err
 }
 
 // pruneWebhookAttempts deletes the merchant's delivery attempts made before

@@ -63,8 +63,14 @@ func scanEvent(r rowScanner) (customerd.SealedEvent, error) {
 
 // FindEvent implements customerd.StoreReader.
 func (s *Store) FindEvent(ctx context.Context, merchantID, id string) (customerd.SealedEvent, error) {
-	return scanEvent(s.rdb.QueryRowContext(ctx, `SELECT `+eventColumns+` FROM events WHERE id = ? AND merchant_id = ?`, id, merchantID))
+	if s.fast != nil {
+		return s.findEventFast(ctx, merchantID, id)
+	}
+	return scanEvent(s.rdb.QueryRowContext(ctx, qEventByID, id, merchantID))
 }
+
+// qEventByID reads one event of a merchant.
+const qEventByID = `SELECT ` + eventColumns + ` FROM events WHERE id = ? AND merchant_id = ?`
 
 // ListEvents implements customerd.StoreReader. The count is an index scan
 // of what the filters select.

@@ -13,6 +13,7 @@ const (
 	fastByID  = iota // qByID
 	fastByRef        // qByRef
 	fastIdem         // qIdemByKey
+	fastEvent        // qEventByID
 )
 
 // fastSetup is run on every connection of the fast read pool: the
@@ -28,7 +29,8 @@ var fastSetup = []string{
 // rawsqlite.Pool.KeepReadTransactions), which saves starting and ending one
 // per lookup; where the WAL index cannot be mapped they read as before.
 func openFastReads(path string, size int) (*rawsqlite.Pool, error) {
-	p, err := rawsqlite.Open(path, size, fastSetup, []string{fastByID: qByID, fastByRef: qByRef, fastIdem: qIdemByKey})
+	p, err := rawsqlite.Open(path, size, fastSetup, []string{fastByID: qByID, fastByRef: qByRef, fastIdem: qIdemByKey,
+		fastEvent: qEventByID})
 	if err != nil {
 		return nil, err
 	}
@@ -136,4 +138,39 @@ func readRow(st *rawsqlite.Stmt, merchantID, id string) customerd.SealedCustomer
 	c.LastUpdated = time.Unix(st.Int64(11), 0).UTC()
 	c.Version = st.Int64(12)
 	return c
+}
+
+// findEventFast is FindEvent on the fast read pool.
+func (s *Store) findEventFast(ctx context.Context, merchantID, id string) (customerd.SealedEvent, error) {
+	conn, err := s.fast.Acquire(ctx)
+	if err != nil {
+		return customerd.SealedEvent{}, err
+	}
+	defer s.fast.Release(conn) // which resets st
+	st := conn.Stmt(fastEvent)
+	if err = st.BindText(1, id); err == nil {
+		err = st.BindText(2, merchantID)
+	}
+	if err != nil {
+		return customerd.SealedEvent{}, err
+	}
+	row, err := st.Run(ctx)
+	if err != nil || !row {
+		if err == nil {
+			err = customerd.ErrNotFound
+		}
+		return customerd.SealedEvent{}, err
+	}
+	// Columns as in eventColumns: 0 id, 1 merchant_id, 2 sequence, 3 type,
+	// 4 customer_id, 5 customer_version, 6 created, 7 request_id,
+	// 8 api_key_prefix, 9 idempotency_key, 10 kept, 11 key_version,
+	// 12 personal. The id and merchant are those matched.
+	text := func(i int) string { return string(st.Bytes(i)) }
+	e := customerd.SealedEvent{ID: id, MerchantID: merchantID, Sequence: st.Int64(2), Type: text(3), CustomerID: text(4),
+		CustomerVersion: st.Int64(5), Created: time.Unix(st.Int64(6), 0).UTC(), RequestID: text(7), APIKeyPrefix: text(8),
+		IdempotencyKey: text(9), Kept: append([]byte(nil), st.Bytes(10)...), KeyVersion: uint32(st.Int64(11))}
+	if !st.IsNull(12) {
+		e.Personal = append([]byte(nil), st.Bytes(12)...)
+	}
+	return e, nil
 }

@@ -135,7 +135,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	}
 	f.Close()
 
-	wdb := openDB(dsn(path, ""))
+	wdb := openDB(dsn(path, "&_pragma=temp_store(2)"))
 	wdb.SetMaxOpenConns(1)
 	wdb.SetMaxIdleConns(1)
 	wdb.SetConnMaxLifetime(0)

@@ -221,3 +221,27 @@ func (t *txn) DeleteWebhookAttemptsBefore(ctx context.Context, merchantID string
 // queue, whose jobs are inserted in the transaction of the change they
 // follow. The job queue is the only user; it must not commit or roll back.
 func (t *txn) SQLTx() *sql.Tx { return t.tx }
+
+// FlushBatch registers flush under name: the items that the writes of one
+// group commit give it (txn.Defer) are handed to it once, in the batch's
+// transaction, after every write of the batch ran and before the commit,
+// items of writes that failed left out. A flush that fails fails every write
+// of the batch. It lets the job queue insert the jobs of a whole batch in one
+// statement rather than one per write. Register before the first write.
+func (s *Store) FlushBatch(name string, flush func(ctx context.Context, tx *sql.Tx, items []any) error) {
+	if s.writer.flushers == nil {
+		s.writer.flushers = map[string]func(ctx context.Context, tx *sql.Tx, items []any) error{}
+	}
+	s.writer.flushers[name] = flush
+}
+
+// Defer gives item to the flush registered under name (Store.FlushBatch),
+// to be handed over with the batch's other items before the commit; it
+// reports false when no such flush is registered.
+func (t *txn) Defer(name string, item any) bool {
+	if _, ok := t.s.writer.flushers[name]; !ok {
+		return false
+	}
+	t.s.writer.deferred = append(t.s.writer.deferred, deferredItem{flush: name, item: item})
+	return true
+}

@@ -50,6 +50,12 @@ type writer struct {
 	// commit (see rawsqlite.Pool.CheckpointAhead).
 	afterCommit func()
 
+	// flushers are the batch flushes registered with Store.FlushBatch, by
+	// name; deferred holds the items the writes of the batch in progress
+	// gave them (see txn.Defer). Only the writer goroutine uses deferred.
+	flushers map[string]func(ctx context.Context, tx *sql.Tx, items []any) error
+	deferred []deferredItem
+
 	ops  chan *writeOp
 	quit chan struct{}
 	wg   sync.WaitGroup
@@ -213,11 +219,13 @@ func (w *writer) commit(batch []*writeOp) {
 		return
 	}
 	ok := 0
+	w.deferred = w.deferred[:0]
 	for _, op := range batch {
 		if op.ctx.Err() != nil {
 			op.err = op.ctx.Err()
 			continue
 		}
+		mark := len(w.deferred)
 		// A cancelled context would make the driver interrupt the statement,
 		// and an interrupted write rolls back the whole shared transaction,
 		// taking the other writes of the batch with it. Once a write has
@@ -230,10 +238,18 @@ func (w *writer) commit(batch []*writeOp) {
 		}
 		if op.err == nil {
 			ok++
+		} else {
+			clear(w.deferred[mark:])
+			w.deferred = w.deferred[:mark] // rolled back with its write
 		}
 	}
 	if ok == 0 {
 		_ = tx.Rollback()
+		return
+	}
+	if err := w.flush(tx); err != nil {
+		_ = tx.Rollback()
+		failAll(err)
 		return
 	}
 	if err := tx.Commit(); err != nil {
@@ -254,6 +270,37 @@ func (w *writer) commit(batch []*writeOp) {
 	if w.afterCommit != nil {
 		w.afterCommit()
 	}
+}
+
+// deferredItem is one thing a write of the batch left for a flush.
+type deferredItem struct {
+	flush string
+	item  any
+}
+
+// flush hands each registered flush the items the batch's committed writes
+// deferred to it, in their order, in the batch's transaction: one call per
+// flush and batch, however many writes the batch holds.
+func (w *writer) flush(tx *sql.Tx) error {
+	if len(w.deferred) == 0 {
+		return nil
+	}
+	byFlush := map[string][]any{}
+	var order []string
+	for _, d := range w.deferred {
+		if _, seen := byFlush[d.flush]; !seen {
+			order = append(order, d.flush)
+		}
+		byFlush[d.flush] = append(byFlush[d.flush], d.item)
+	}
+	clear(w.deferred)
+	w.deferred = w.deferred[:0]
+	for _, name := range order {
+		if err := w.flushers[name](context.Background(), tx, byFlush[name]); err != nil {
+			return fmt.Errorf("sqlite: flushing %s: %w", name, err)
+		}
+	}
+	return nil
 }
 
 func (w *writer) runInSavepoint(ctx context.Context, op *writeOp, tx *sql.Tx) error {

@@ -84,11 +84,24 @@ func TestDeletedDatabaseAgainstTheBinary(t *testing.T) {
 	if res.Header.Get("Retry-After") == "" {
 		t.Fatal("503 without Retry-After")
 	}
+	// The log is written from a goroutine of its own: wait for the 16
+	// requests' records to be out before counting.
 	logged := 0
-	for _, rec := range records(t, p.stderr.String()) {
-		if e, _ := rec["error"].(string); strings.Contains(e, "was deleted while this process had it open") {
-			logged++
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		logged = 0
+		requests := 0
+		for _, rec := range records(t, p.stderr.String()) {
+			if e, _ := rec["error"].(string); strings.Contains(e, "was deleted while this process had it open") {
+				logged++
+			}
+			if rec["msg"] == "request" {
+				requests++
+			}
 		}
+		if requests >= 17 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	if logged != 1 {
 		t.Fatalf("the deleted database was logged %d times for 16 failed requests, want once:\n%s", logged, p.stderr.String())

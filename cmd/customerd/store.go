@@ -101,7 +101,7 @@ func openServiceWith(ctx context.Context, dbURL string, keys *masterKeyFlags, wa
 			return nil, nil, err
 		}
 		store = lite
-		if queue, err = delivery.OpenSQLite(ctx, lite.WriteDB(), opts.deliver, opts.webhooks); err != nil {
+		if queue, err = delivery.OpenSQLite(ctx, lite, opts.deliver, opts.webhooks); err != nil {
 			store.Close()
 			return nil, nil, err
 		}
