@@ -115,6 +115,9 @@ func BenchmarkCommitToDelivery(b *testing.B) {
 			e.recv.onDelivery = func(ev map[string]any) {
 				obj, _ := ev["data"].(map[string]any)["object"].(map[string]any)
 				name, _ := obj["first_name"].(string)
+				if ev["type"] != customerd.EventCustomerUpdated {
+					return // the creates' events
+				}
 				mu.Lock()
 				if _, seen := arrived[name]; !seen {
 					arrived[name] = time.Now()
