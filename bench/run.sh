@@ -9,7 +9,9 @@
 # Knobs (environment): ROUNDS (3), DURATION (10s), WARMUP (2s), C (64),
 # SMALL (10000), BIG (1000000; 0 skips the scale runs), SCENARIOS (at
 # SMALL) and BIG_SCENARIOS (at BIG), any of get, get-ref, update, mixed,
-# create, search-email, search-mobile and list, WALK (1: after each SQLite
+# create, search-email, search-mobile, list, create-keyed (a create with a
+# fresh Idempotency-Key), replay (one key per connection, replayed) and
+# events (a customer's history of 100 events), WALK (1: after each SQLite
 # phase, read every page of GET /customers with count=100 and record the
 # time in walk-LABEL.txt), PGURL (postgres://postgres@127.0.0.1:5432;
 # empty skips PostgreSQL),

@@ -151,6 +151,45 @@ func TestSearchListAndWalkAgainstTheServer(t *testing.T) {
 	if _, err := Walk(ctx, WalkConfig{Addr: addr, Key: "cdk_nobody", Count: 10}); err == nil {
 		t.Fatal("a walk with a bad key succeeded")
 	}
+
+	// The writes' scenarios: a keyed create makes a customer per request, a
+	// replay one per worker, and the events scenario gives its customers
+	// their history, once however many runs.
+	count := func() int {
+		_, total, _, err := svc.ListCustomers(ctx, "load", customerd.CustomerSearch{Page: customerd.Page{Limit: 1}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return total
+	}
+	for _, tc := range []struct {
+		scenario string
+		made     func(requests int) int
+	}{
+		{ScenarioCreateKeyed, func(n int) int { return n }},
+		{ScenarioReplay, func(int) int { return 2 }},
+		{ScenarioEvents, func(int) int { return 0 }},
+		{ScenarioEvents, func(int) int { return 0 }},
+	} {
+		before := count()
+		res, err := Run(ctx, Config{Addr: addr, Key: key, MerchantID: "load", Scenario: tc.scenario, Customers: customers,
+			Concurrency: 2, Duration: 200 * time.Millisecond, Warmup: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Requests == 0 || len(res.Errors) > 0 {
+			t.Fatalf("%s: %d requests, errors %v", tc.scenario, res.Requests, res.Errors)
+		}
+		if got, want := count()-before, tc.made(res.Requests); got != want {
+			t.Fatalf("%s: %d requests made %d customers, want %d", tc.scenario, res.Requests, got, want)
+		}
+	}
+	for c := range EventCustomers {
+		_, total, _, err := svc.CustomerEvents(ctx, "load", CustomerID(c), customerd.Page{Limit: 1})
+		if err != nil || total != EventsPerCustomer {
+			t.Fatalf("customer %d has %d events, %v; want %d", c, total, err, EventsPerCustomer)
+		}
+	}
 }
 
 func TestSummarizeGivesSearchesAndListsInGets(t *testing.T) {

@@ -4,11 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -29,11 +33,26 @@ const (
 	// starting after the last customer of its previous page, and starts
 	// again from the top after the last page.
 	ScenarioList = "list"
+	// ScenarioCreateKeyed is ScenarioCreate with a fresh Idempotency-Key
+	// on every request, and ScenarioReplay a create with each worker's one
+	// key, made once and then answered from the stored answer.
+	ScenarioCreateKeyed = "create-keyed"
+	ScenarioReplay      = "replay"
+	// ScenarioEvents is GET /customers/{id}/events (the first page of ten,
+	// oldest first) of one of EventCustomers customers, each given
+	// EventsPerCustomer events before the run.
+	ScenarioEvents = "events"
 )
 
 // Scenarios lists every scenario name.
 var Scenarios = []string{ScenarioGet, ScenarioGetRef, ScenarioUpdate, ScenarioCreate, ScenarioMixed,
-	ScenarioSearchEmail, ScenarioSearchMobile, ScenarioList}
+	ScenarioSearchEmail, ScenarioSearchMobile, ScenarioList, ScenarioCreateKeyed, ScenarioReplay, ScenarioEvents}
+
+// The customers of ScenarioEvents, and how many events each has.
+const (
+	EventCustomers    = 10
+	EventsPerCustomer = 100
+)
 
 // ListPageSize is the count of the list scenario's pages.
 const ListPageSize = 10
@@ -104,10 +123,19 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if cfg.Concurrency < 1 || cfg.Duration <= 0 {
 		return Result{}, fmt.Errorf("concurrency and duration must be positive")
 	}
-	if cfg.Customers < 1 && cfg.Scenario != ScenarioCreate {
+	creates := cfg.Scenario == ScenarioCreate || cfg.Scenario == ScenarioCreateKeyed || cfg.Scenario == ScenarioReplay
+	if cfg.Customers < 1 && !creates {
 		return Result{}, fmt.Errorf("scenario %s needs seeded customers", cfg.Scenario)
 	}
 	auth := "Basic " + base64.StdEncoding.EncodeToString([]byte(cfg.Key+":"))
+	if cfg.Scenario == ScenarioEvents {
+		if cfg.Customers < EventCustomers {
+			return Result{}, fmt.Errorf("scenario %s needs %d seeded customers", cfg.Scenario, EventCustomers)
+		}
+		if err := makeHistory(ctx, cfg, auth); err != nil {
+			return Result{}, err
+		}
+	}
 	runTag := strconv.FormatInt(time.Now().UnixNano(), 36)
 	workers := make([]*worker, cfg.Concurrency)
 	for i := range workers {
@@ -264,13 +292,27 @@ func (w *worker) next(runTag string) []byte {
 		}
 		b = w.head(b, "GET", path)
 		b = append(b, "\r\n"...)
-	case ScenarioCreate:
-		w.created++
+	case ScenarioCreate, ScenarioCreateKeyed, ScenarioReplay:
+		if scenario != ScenarioReplay || w.created == 0 {
+			w.created++
+		}
 		ref := "create-" + runTag + "-" + strconv.Itoa(w.id) + "-" + strconv.Itoa(w.created)
-		body := "object_reference_id=" + ref + "&mobile_number=" + mobile(w.rng.Uint64()) +
+		n := w.rng.Uint64()
+		if scenario == ScenarioReplay {
+			n = uint64(w.id) // the same request every time
+		}
+		body := "object_reference_id=" + ref + "&mobile_number=" + mobile(n) +
 			"&email_address=" + ref + "%40example.com&first_name=Load&last_name=Created"
 		b = w.head(b, "POST", "/customers")
+		if scenario != ScenarioCreate {
+			b = append(b, "Idempotency-Key: "...)
+			b = append(b, ref...)
+			b = append(b, "\r\n"...)
+		}
 		b = w.form(b, body)
+	case ScenarioEvents:
+		b = w.head(b, "GET", "/customers/"+CustomerID(i%EventCustomers)+"/events")
+		b = append(b, "\r\n"...)
 	}
 	w.buf = b
 	return b
@@ -318,4 +360,49 @@ func (w *worker) form(b []byte, body string) []byte {
 	b = strconv.AppendInt(b, int64(len(body)), 10)
 	b = append(b, "\r\n\r\n"...)
 	return append(b, body...)
+}
+
+// makeHistory gives each of the first EventCustomers customers
+// EventsPerCustomer events (its create and updates), counting those it has:
+// a run after another adds none.
+func makeHistory(ctx context.Context, cfg Config, auth string) error {
+	client := &http.Client{Timeout: 10 * time.Second}
+	call := func(method, path, body string) (map[string]any, error) {
+		var rd io.Reader
+		if body != "" {
+			rd = strings.NewReader(body)
+		}
+		req, err := http.NewRequestWithContext(ctx, method, "http://"+cfg.Addr+path, rd)
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("Authorization", auth)
+		if body != "" {
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		}
+		res, err := client.Do(req)
+		if err != nil {
+			return nil, err
+		}
+		defer res.Body.Close()
+		var out map[string]any
+		if err := json.NewDecoder(res.Body).Decode(&out); err != nil || res.StatusCode != 200 {
+			return nil, fmt.Errorf("%s %s: %d %v", method, path, res.StatusCode, err)
+		}
+		return out, nil
+	}
+	for c := range EventCustomers {
+		id := CustomerID(c)
+		page, err := call("GET", "/customers/"+id+"/events?count=1", "")
+		if err != nil {
+			return err
+		}
+		have, _ := page["total"].(float64)
+		for i := int(have); i < EventsPerCustomer; i++ {
+			if _, err := call("POST", "/customers/"+id, "first_name=History"+strconv.Itoa(i)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
