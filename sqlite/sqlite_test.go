@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"customerd"
@@ -101,12 +102,13 @@ func TestOpenReportsTheMigrationsItApplied(t *testing.T) {
 	s := open(t, path)
 	applied, version := s.Migrations()
 	s.Close()
-	if len(applied) != 2 || applied[0] != "0001_init.sql" || applied[1] != "0002_webhooks.sql" || version != 2 {
-		t.Fatalf("first open applied %v, version %d", applied, version)
+	want := []string{"0001_init.sql", "0002_webhooks.sql", "0003_events_append.sql"}
+	if !slices.Equal(applied, want) || version != len(want) {
+		t.Fatalf("first open applied %v, version %d; want %v", applied, version, want)
 	}
 	s = open(t, path)
 	defer s.Close()
-	if applied, version := s.Migrations(); len(applied) != 0 || version != 2 {
+	if applied, version := s.Migrations(); len(applied) != 0 || version != len(want) {
 		t.Fatalf("second open applied %v, version %d; want nothing", applied, version)
 	}
 }
