@@ -9,7 +9,10 @@
 # database and driven in the same rounds, in alternating order, as
 # get-before and update-before: a before/after under wrk), BEFORE_LOAD_BIN
 # (that build's customerd-load: when given, the older server's database is
-# seeded by it instead of copied, for builds whose schemas differ).
+# seeded by it instead of copied, for builds whose schemas differ),
+# CUSTOMERD_BIN and CUSTOMERD_LOAD_BIN (the build to measure, with its
+# customerd-load, instead of building this tree's: to measure a commit
+# against the one before it from any checkout).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install -y wrk)" >&2; exit 1; }
@@ -29,8 +32,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
-go build -o "$work/customerd" ./cmd/customerd
-go build -o "$work/customerd-load" ./cmd/customerd-load
+if [ -n "${CUSTOMERD_BIN:-}" ]; then
+	cp "$CUSTOMERD_BIN" "$work/customerd"
+	cp "${CUSTOMERD_LOAD_BIN:?CUSTOMERD_BIN needs CUSTOMERD_LOAD_BIN, the customerd-load of the same build}" "$work/customerd-load"
+else
+	go build -o "$work/customerd" ./cmd/customerd
+	go build -o "$work/customerd-load" ./cmd/customerd-load
+fi
 
 start() { # NAME CMD...: sets $addr
 	local name=$1
