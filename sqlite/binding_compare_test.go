@@ -305,7 +305,10 @@ func BenchmarkBindingCompare(b *testing.B) {
 			{"get/rawsqlite-kept", func(b *testing.B, db *cmpDB) { benchGetRaw(b, db, true) }},
 			{"get/rawsqlite", func(b *testing.B, db *cmpDB) { benchGetRaw(b, db, false) }},
 		},
-		"ncruces": {{"get/ncruces", benchGetNcruces}},
+		"ncruces": {
+			{"get/ncruces-kept", func(b *testing.B, db *cmpDB) { benchGetNcruces(b, db, true) }},
+			{"get/ncruces", func(b *testing.B, db *cmpDB) { benchGetNcruces(b, db, false) }},
+		},
 	}
 	for _, lib := range libs {
 		for _, g := range getters[lib] {
@@ -393,6 +396,65 @@ type ncPool struct {
 type ncConn struct {
 	c     *ncruces.Conn
 	stmts []*ncruces.Stmt
+
+	// Kept read transactions, as rawsqlite's warm.go keeps them (see
+	// ncKeeper).
+	begin, commit     *ncruces.Stmt
+	warm, used        bool
+	warmChange, lastC uint32
+	lastUse           int64
+}
+
+// ncKeeper does for an ncruces pool the bookkeeping of rawsqlite's
+// KeepReadTransactions on each acquisition and release: the WAL index's
+// change counter and pending frames read from the mapped -shm file (which
+// ncruces's VFS maps and updates as SQLite's own does), the clock, a
+// BEGIN kept while nothing was committed, and the sweeper's lock. It is
+// what porting warm.go would cost, without its sweeps and checkpoints,
+// which a read-only benchmark does not trigger.
+type ncKeeper struct {
+	idx        []byte
+	seenChange atomic.Uint32
+	changedAt  atomic.Int64
+	sweepMu    sync.Mutex
+	sweepOn    bool
+}
+
+func (k *ncKeeper) load(off int) uint32 {
+	return atomic.LoadUint32((*uint32)(unsafe.Pointer(&k.idx[off])))
+}
+
+func (k *ncKeeper) acquire(c *ncConn) {
+	change := k.load(8)
+	if frames, backfilled := k.load(16), k.load(96); frames > backfilled && frames-backfilled > 256 {
+		change = ^change // too much pending: read without keeping (never, here)
+	}
+	now := time.Now().UnixNano()
+	if k.seenChange.Load() != change {
+		k.seenChange.Store(change)
+		k.changedAt.Store(now)
+	}
+	if c.warm {
+		if change == c.warmChange {
+			return
+		}
+		_ = c.commit.Exec()
+		c.warm = false
+	}
+	quiet := c.used && change == c.lastC
+	c.used, c.lastC = true, change
+	if quiet && c.begin.Exec() == nil {
+		c.warm, c.warmChange = true, change
+	}
+}
+
+func (k *ncKeeper) release(c *ncConn) {
+	if c.warm {
+		c.lastUse = time.Now().UnixNano()
+		k.sweepMu.Lock()
+		k.sweepOn = true
+		k.sweepMu.Unlock()
+	}
 }
 
 func openNcruces(path string, size int, setup, queries []string) (*ncPool, error) {
@@ -432,8 +494,36 @@ func openNcruces(path string, size int, setup, queries []string) (*ncPool, error
 	return p, nil
 }
 
+// keepNcruces prepares the statements of kept read transactions on p's
+// connections and maps the WAL index of the database at path.
+func keepNcruces(p *ncPool, path string) (*ncKeeper, error) {
+	for _, c := range p.all {
+		var err error
+		if c.begin, _, err = c.c.Prepare("BEGIN"); err != nil {
+			return nil, err
+		}
+		if c.commit, _, err = c.c.Prepare("COMMIT"); err != nil {
+			return nil, err
+		}
+		c.stmts = append(c.stmts, c.begin, c.commit) // closed with the rest
+	}
+	f, err := os.Open(path + "-shm")
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	idx, err := syscall.Mmap(int(f.Fd()), 0, 4096, syscall.PROT_READ, syscall.MAP_SHARED)
+	if err != nil {
+		return nil, err
+	}
+	return &ncKeeper{idx: idx}, nil
+}
+
 func (p *ncPool) close() {
 	for _, c := range p.all {
+		if c.warm {
+			_ = c.commit.Exec()
+		}
 		for _, st := range c.stmts {
 			st.Close()
 		}
@@ -447,12 +537,19 @@ func ncReset(st *ncruces.Stmt) {
 	_ = st.ClearBindings()
 }
 
-func benchGetNcruces(b *testing.B, db *cmpDB) {
+func benchGetNcruces(b *testing.B, db *cmpDB, keep bool) {
 	p, err := openNcruces(db.path, readerPoolSize(), fastSetup, []string{qByID})
 	if err != nil {
 		b.Skipf("ncruces: %v", err)
 	}
 	defer p.close()
+	var k *ncKeeper
+	if keep {
+		if k, err = keepNcruces(p, db.path); err != nil {
+			b.Skipf("ncruces: %v", err)
+		}
+		defer syscall.Munmap(k.idx)
+	}
 	var seed atomic.Uint64
 	done := measureCPU(b)
 	b.RunParallel(func(pb *testing.PB) {
@@ -462,6 +559,9 @@ func benchGetNcruces(b *testing.B, db *cmpDB) {
 		for pb.Next() {
 			id := db.ids[rng.IntN(len(db.ids))]
 			c := <-p.conns
+			if k != nil {
+				k.acquire(c)
+			}
 			st := c.stmts[0]
 			err := st.BindText(1, id)
 			if err == nil {
@@ -486,11 +586,25 @@ func benchGetNcruces(b *testing.B, db *cmpDB) {
 				sum += st.ColumnInt64(i)
 			}
 			ncReset(st)
+			if k != nil {
+				k.release(c)
+			}
 			p.conns <- c
 		}
 		_ = sum
 	})
 	done()
+	if k != nil {
+		warm := 0
+		for _, c := range p.all {
+			if c.warm {
+				warm++
+			}
+		}
+		if warm == 0 && b.N > 2*len(p.all) {
+			b.Error("no connection kept a read transaction")
+		}
+	}
 }
 
 // The writer's statements, by index: what a batch of the store's writer
