@@ -1,3 +1,5 @@
+//go:build unix
+
 package sqlite
 
 // A side-by-side measurement of the statements that bench/wrk.sh's get and
@@ -8,7 +10,8 @@ package sqlite
 // statement texts (qByID, updateSQL, insertEventSQL) on the store's own
 // schema (its migrations), not copies that could drift.
 //
-//	go test ./sqlite -run '^$' -bench BindingCompare -cpu 2 -count 6 -benchtime 1s
+//	go test ./sqlite -run '^$' -bench BindingCompare -cpu 2 -count 10 -benchtime 1s > results.txt
+//	awk -f bench/binding-ratios.awk results.txt
 //
 // Each library gets its own copy of one database (10,000 customers, or
 // CUSTOMERD_COMPARE_CUSTOMERS), with rows of the sizes a seeded database
@@ -31,6 +34,7 @@ import (
 	mrand "math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -329,8 +333,8 @@ func BenchmarkBindingCompare(b *testing.B) {
 	}
 }
 
-// readerPoolSize is the store's read pool size on 2 CPUs.
-func readerPoolSize() int { return max(4, 2*2) }
+// readerPoolSize is the store's read pool size (see Open).
+func readerPoolSize() int { return max(4, 2*runtime.GOMAXPROCS(0)) }
 
 func benchGetRaw(b *testing.B, db *cmpDB, keep bool) {
 	p, err := rawsqlite.Open(db.path, readerPoolSize(), fastSetup, []string{qByID})
