@@ -411,3 +411,58 @@ func TestPagesWeighUnder100KB(t *testing.T) {
 		t.Logf("%s: %d bytes with its assets", path, total)
 	}
 }
+
+// Every input a person fills in has a label: the pages are usable with a
+// screen reader and by keyboard.
+func TestEveryInputHasALabel(t *testing.T) {
+	d := newTestDash(t, options{})
+	c := d.create("label-ref", "99887766", "", "")
+	b := d.browser()
+	inputs := regexp.MustCompile(`<(?:input|select|textarea)\b[^>]*>`)
+	id := regexp.MustCompile(`\bid="([^"]+)"`)
+	check := func(path string, p *page) {
+		t.Helper()
+		for _, in := range inputs.FindAllString(p.body, -1) {
+			if strings.Contains(in, `type="hidden"`) {
+				continue
+			}
+			m := id.FindStringSubmatch(in)
+			if m == nil || !strings.Contains(p.body, `<label for="`+m[1]+`">`) {
+				t.Errorf("%s: %s has no label", path, in)
+			}
+		}
+	}
+	check("/dashboard/signin", b.get("/dashboard/signin"))
+	b.signIn(d.key)
+	for _, path := range []string{"/dashboard/customers", "/dashboard/customers/" + c.ID + "/edit",
+		"/dashboard/customers/" + c.ID + "/erase", "/dashboard/webhooks"} {
+		check(path, b.get(path))
+	}
+	b.get("/dashboard/webhooks")
+	check("new endpoint", b.post("/dashboard/webhooks", url.Values{"url": {"http://127.0.0.1:9/hook"}}))
+}
+
+// A change made from the dashboard is recorded with the request's id, the
+// one its answer and its access record carry.
+func TestChangesRecordTheRequestID(t *testing.T) {
+	d := newTestDash(t, options{})
+	c := d.create("rid-ref", "99887766", "", "")
+	b := d.browser()
+	b.signIn(d.key)
+	b.get("/dashboard/customers/" + c.ID + "/edit")
+	p := b.post("/dashboard/customers/"+c.ID+"/edit", url.Values{"mobile_country_code": {"91"}, "mobile_number": {"99887700"}})
+	rid := p.header.Get("X-Request-Id")
+	if p.status != http.StatusSeeOther || rid == "" {
+		t.Fatalf("edit: %d, request id %q", p.status, rid)
+	}
+	events, _, _, err := d.svc.CustomerEvents(ctx, "m1", c.ID, customerd.Page{Limit: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if events[0].Caller.RequestID != rid {
+		t.Errorf("the event's request id is %q, want the answer's %q", events[0].Caller.RequestID, rid)
+	}
+	if !strings.Contains(d.accessLog.String(), `"request_id":"`+rid+`"`) {
+		t.Error("no access record with the request's id")
+	}
+}
