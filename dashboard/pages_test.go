@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"customerd"
 )
@@ -464,5 +465,39 @@ func TestChangesRecordTheRequestID(t *testing.T) {
 	}
 	if !strings.Contains(d.accessLog.String(), `"request_id":"`+rid+`"`) {
 		t.Error("no access record with the request's id")
+	}
+}
+
+// An endpoint's page lists its recent attempts with their status, newest
+// first, the receiver's error escaped.
+func TestWebhookAttemptsAreShownWithTheirStatus(t *testing.T) {
+	d := newTestDash(t, options{})
+	e, err := d.svc.CreateWebhookEndpoint(ctx, customerd.Caller{MerchantID: "m1", RequestID: "t"},
+		customerd.EndpointRequest{URL: customerd.Present("http://127.0.0.1:9/hook")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	if err := d.svc.RecordWebhookAttempts(ctx, []customerd.WebhookAttempt{
+		{MerchantID: "m1", EndpointID: e.ID, EventID: "evt_aaaaaaaaaaaaaaaa", Attempt: 1, Created: t0, StatusCode: 500,
+			Error: "<b>receiver said 500</b>", NextRetry: t0.Add(30 * time.Second)},
+		{MerchantID: "m1", EndpointID: e.ID, EventID: "evt_aaaaaaaaaaaaaaaa", Attempt: 2, Created: t0.Add(30 * time.Second),
+			StatusCode: 200, Delivered: true},
+	}, nil); err != nil {
+		t.Fatal(err)
+	}
+	b := d.browser()
+	b.signIn(d.key)
+	p := b.get("/dashboard/webhooks/" + e.ID)
+	wantStatus(t, p, http.StatusOK)
+	delivered, failed := strings.Index(p.body, "delivered 200"), strings.Index(p.body, "failed 500")
+	if delivered < 0 || failed < 0 || delivered > failed {
+		t.Errorf("want the delivered attempt, then the failed one:\n%s", p.body)
+	}
+	if !strings.Contains(p.body, "&lt;b&gt;receiver said 500&lt;/b&gt;") {
+		t.Errorf("the attempt's error is not shown escaped:\n%s", p.body)
+	}
+	if !strings.Contains(p.body, `<time datetime="2026-12-01T10:00:30Z" title="2026-12-01 10:00:30 UTC">`) {
+		t.Errorf("the next retry's time is not shown as a <time>:\n%s", p.body)
 	}
 }
