@@ -51,7 +51,9 @@ func startServer(t *testing.T) *server {
 	t.Helper()
 	bin := binarytest.Path(t)
 	s := &server{stderr: &syncBuffer{}}
-	cmd := exec.Command(bin, "serve", "--listen", "127.0.0.1:0", "--db", "sqlite:"+filepath.Join(t.TempDir(), "c.db"))
+	// Insecure webhooks: the test's endpoint is on 127.0.0.1.
+	cmd := exec.Command(bin, "serve", "--listen", "127.0.0.1:0", "--db", "sqlite:"+filepath.Join(t.TempDir(), "c.db"),
+		"--webhook-allow-insecure")
 	cmd.Env = append(binarytest.ChildEnv(), "GORACE=halt_on_error=1")
 	cmd.Stderr = s.stderr
 	if err := cmd.Start(); err != nil {
@@ -373,6 +375,24 @@ func TestDashboardInABrowser(t *testing.T) {
 		t.Errorf("searching for the erased customer: %q", got)
 	}
 	clean("erase")
+
+	// Webhooks: add an endpoint, see its secret once, disable it.
+	load("webhooks", chromedp.Click(chromedp.CSS(`nav a[href="/dashboard/webhooks"]`)))
+	run("type the endpoint", chromedp.SendKeys(chromedp.ID("url"), "http://127.0.0.1:9/hook"),
+		chromedp.Click(chromedp.CSS(`input[name="events"][value="customer.updated"]`)))
+	load("add the endpoint", chromedp.Click(chromedp.CSS(`main form button[type="submit"]`)))
+	if secret := eval(`document.getElementById("secret").value`); !strings.HasPrefix(secret, "whsec_") {
+		t.Errorf("the new endpoint's secret reads %q", secret)
+	}
+	shot("webhook-created-1280")
+	load("disable", chromedp.Click(chromedp.CSS(`form[action$="/disable"] button`)))
+	if got := text("p.flash"); !strings.HasPrefix(got, "Endpoint disabled") {
+		t.Errorf("after disabling: %q", got)
+	}
+	if n := eval(`String(document.querySelectorAll("#secret").length)`); n != "0" {
+		t.Error("the secret is shown again")
+	}
+	clean("webhooks")
 
 	// The watch sees a violation when there is one: script the page did not
 	// load from its own origin is refused and reported.
