@@ -138,7 +138,8 @@ func (s *session) caller(w http.ResponseWriter) customerd.Caller {
 // those of one request.
 const storeTimeout = 4500 * time.Millisecond
 
-// context returns the context of a page's service calls.
+// storeContext returns the context of a page's service calls: it does not
+// end when the browser goes away, so that a change runs to its commit.
 func storeContext(r *http.Request) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.WithoutCancel(r.Context()), storeTimeout)
 }

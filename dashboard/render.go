@@ -88,7 +88,11 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, s *session, err e
 	case customerd.ENOTFOUND:
 		h.renderError(w, r, s, http.StatusNotFound, "There is no such object: it may have been erased or deleted.")
 	case customerd.EINVALID:
-		h.renderError(w, r, s, http.StatusBadRequest, err.Error())
+		msg := err.Error()
+		if e := (*customerd.Error)(nil); errors.As(err, &e) && e.Message != "" {
+			msg = e.Message // without the code before it
+		}
+		h.renderError(w, r, s, http.StatusBadRequest, msg)
 	case customerd.EUNAVAILABLE:
 		h.log.Warn("dashboard request failed", "error", err.Error())
 		w.Header().Set("Retry-After", "1")
