@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"customerd"
+	"customerd/dashboard"
 	"customerd/metrics"
 	"customerd/ratelimit"
 	"customerd/service"
@@ -60,6 +61,12 @@ type Config struct {
 	// MetricsHandler is served at /metrics when set. Leave it nil when the
 	// metrics have a listener of their own: the path is then a 404 here.
 	MetricsHandler http.Handler
+
+	// Dashboard, when set, serves the merchant dashboard under /dashboard/
+	// with these settings. Its service, failed-authentication limit and
+	// client addresses are the server's; its logger and clock are too,
+	// unless set here.
+	Dashboard *dashboard.Config
 }
 
 // Server is the HTTP handler of the API. Serve it with
@@ -78,6 +85,8 @@ type Server struct {
 	trustedProxies []netip.Prefix
 
 	outages outages // see logUnavailable
+
+	dashboard *dashboard.Handler // nil when Config.Dashboard is not set
 }
 
 // New returns a Server for cfg.
@@ -97,6 +106,9 @@ func New(cfg Config) *Server {
 			window = time.Minute
 		}
 		s.authFailLimit = ratelimit.NewWindow(cfg.AuthFailures, window, 0, s.now)
+	}
+	if cfg.Dashboard != nil {
+		s.dashboard = s.newDashboard(*cfg.Dashboard)
 	}
 	return s
 }
@@ -153,6 +165,10 @@ var (
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.dashboard != nil && isDashboard(r) {
+		s.serveDashboard(w, r) // pages, not the API: see dashboard.go
+		return
+	}
 	start := time.Now()
 	s.metrics.RequestStarted()
 	defer s.metrics.RequestEnded() // also when the handler aborts

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"customerd"
+	"customerd/dashboard"
 	"customerd/delivery"
 	"customerd/httpapi"
 	"customerd/logwriter"
@@ -38,6 +39,7 @@ type serveFlags struct {
 	webhookInsecure     *bool
 	webhookWorkers      *int
 	webhookRescue       *string
+	dashboard           *bool
 }
 
 // newServeFlags defines the flags of "customerd serve"; the top-level help
@@ -66,6 +68,7 @@ func newServeFlags(getenv func(string) string, stdout, stderr io.Writer) (*flagS
 		webhookRescue: fs.String("webhook-rescue-after", "1m",
 			"how long a webhook delivery claimed by a node that stopped (kill -9, a crash) waits before another node makes it (at least 30s)"),
 	}
+	f.dashboard = fs.Bool("dashboard", true, "serve the merchant dashboard at /dashboard/ on --listen (sign in with an API key)")
 	f.limits = limitFlags(fs)
 	f.keys = addMasterKeyFlags(fs)
 	return fs, f
@@ -198,7 +201,12 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if certs != nil {
 		baseURL = "https://" + addr
 	}
-	if err := firstRun(ctx, svc, baseURL, stderr, log, jsonLogs); err != nil {
+	dashboardURL := ""
+	if *f.dashboard {
+		dashboardURL = baseURL + dashboard.Prefix
+		apiCfg.Dashboard = &dashboard.Config{}
+	}
+	if err := firstRun(ctx, svc, baseURL, dashboardURL, stderr, log, jsonLogs); err != nil {
 		ln.Close()
 		return err
 	}
@@ -233,7 +241,11 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- serveHTTP(srv, ln) }()
-	log.Info("listening", "addr", addr, "db", redactDB(*db))
+	listening := []any{"addr", addr, "db", redactDB(*db)}
+	if dashboardURL != "" {
+		listening = append(listening, "dashboard", dashboardURL)
+	}
+	log.Info("listening", listening...)
 
 	select {
 	case err := <-errc:
@@ -264,9 +276,10 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 }
 
 // firstRun creates the "sandbox" merchant when the database has none, and
-// prints its key once, so that a newcomer can call the API right away. With
-// JSON logs the key is in a log record, so that every line stays JSON.
-func firstRun(ctx context.Context, svc *service.Service, baseURL string, stderr io.Writer, log *slog.Logger, jsonLogs bool) error {
+// prints its key once, so that a newcomer can call the API, and sign in to
+// the dashboard at dashboardURL ("" when it is off), right away. With JSON
+// logs the key is in a log record, so that every line stays JSON.
+func firstRun(ctx context.Context, svc *service.Service, baseURL, dashboardURL string, stderr io.Writer, log *slog.Logger, jsonLogs bool) error {
 	merchants, err := svc.ListMerchants(ctx)
 	if err != nil || len(merchants) > 0 {
 		return err
@@ -280,8 +293,11 @@ func firstRun(ctx context.Context, svc *service.Service, baseURL string, stderr 
 	}
 	try := fmt.Sprintf("curl -u %s: %s/customers -d object_reference_id=jon@example.com -d mobile_number=99887766", key, baseURL)
 	if jsonLogs {
-		log.Warn("first run: created merchant sandbox; its API key is shown once", "merchant_id", "sandbox",
-			"api_key", key, "try", try)
+		attrs := []any{"merchant_id", "sandbox", "api_key", key, "try", try}
+		if dashboardURL != "" {
+			attrs = append(attrs, "dashboard", dashboardURL)
+		}
+		log.Warn("first run: created merchant sandbox; its API key is shown once", attrs...)
 		return nil
 	}
 	fmt.Fprintf(stderr, `
@@ -294,6 +310,9 @@ This key is shown once. Try it:
     %s
 
 `, key, try)
+	if dashboardURL != "" {
+		fmt.Fprintf(stderr, "Or open the dashboard and sign in with the key:\n\n    %s\n\n", dashboardURL)
+	}
 	return nil
 }
 
