@@ -121,16 +121,20 @@ func killDuringDeliveries(t *testing.T, db string) {
 			}
 		}()
 	}
-	time.Sleep(1500 * time.Millisecond)
+	// Kill it in the middle of the work: once 50 changes are acknowledged
+	// (and so have deliveries queued or in flight), however fast the
+	// machine makes them.
+	for deadline := time.Now().Add(time.Minute); acked.Load() < 50; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d changes were acknowledged in a minute", acked.Load())
+		}
+	}
 	if err := p.cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
 	<-p.exited
 	close(stop)
 	wg.Wait()
-	if acked.Load() < 50 {
-		t.Fatalf("only %d changes were acknowledged before the kill", acked.Load())
-	}
 
 	p = startProc(t, bin, db, flags...)
 	client = newAPIClient(p.addr, key, 2)
