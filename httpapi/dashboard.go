@@ -47,7 +47,7 @@ func (s *Server) serveDashboard(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("X-Request-Id", requestID) // the dashboard records it in the events of its changes
 	h.Set("X-Response-Id", responseID)
-	sw := &statusWriter{ResponseWriter: w}
+	sw := &statusRecorder{ResponseWriter: w}
 	s.dashboard.ServeHTTP(sw, r)
 	if sw.status == 0 {
 		sw.status = http.StatusOK
@@ -61,26 +61,4 @@ func (s *Server) serveDashboard(w http.ResponseWriter, r *http.Request) {
 	} else if lh := s.log.Handler(); lh.Enabled(r.Context(), slog.LevelInfo) {
 		_ = lh.Handle(r.Context(), rec.slogRecord())
 	}
-}
-
-// statusWriter remembers the status and size of an answer.
-type statusWriter struct {
-	http.ResponseWriter
-	status, bytes int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(p []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	n, err := w.ResponseWriter.Write(p)
-	w.bytes += n
-	return n, err
 }
