@@ -26,12 +26,14 @@ const maxSessions = 10000
 // cookie is set.
 type session struct {
 	merchantID string
-	key        string // the API key signed in with, checked again on every request
-	keyPrefix  string
-	csrf       string // the token every form of the session carries
-	created    time.Time
-	lastSeen   time.Time
-	flash      string // a message for the next page, shown once
+	// keyPrefix names the API key signed in with, whose secret was checked
+	// then; the key is checked again by its prefix on every request, and
+	// its secret is not kept.
+	keyPrefix string
+	csrf      string // the token every form of the session carries
+	created   time.Time
+	lastSeen  time.Time
+	flash     string // a message for the next page, shown once
 }
 
 // sessions holds the sessions of this process. They are not shared between
@@ -57,10 +59,10 @@ func randomToken() string {
 }
 
 // create opens a session and returns its id, the cookie's value.
-func (ss *sessions) create(merchantID, key, keyPrefix string) (string, *session) {
+func (ss *sessions) create(merchantID, keyPrefix string) (string, *session) {
 	id := randomToken()
 	now := ss.now()
-	s := &session{merchantID: merchantID, key: key, keyPrefix: keyPrefix, csrf: randomToken(), created: now, lastSeen: now}
+	s := &session{merchantID: merchantID, keyPrefix: keyPrefix, csrf: randomToken(), created: now, lastSeen: now}
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	if len(ss.m) >= maxSessions {

@@ -32,7 +32,7 @@ func (h *Handler) signedIn(page pageFunc) http.HandlerFunc {
 			return
 		}
 		ctx, cancel := storeContext(r)
-		merchantID, err := h.svc.Authenticate(ctx, s.key)
+		merchantID, err := h.svc.KeyMerchant(ctx, s.keyPrefix)
 		cancel()
 		switch {
 		case customerd.ErrorCode(err) == customerd.EUNAUTHORIZED || err == nil && merchantID != s.merchantID:
@@ -122,7 +122,7 @@ func (h *Handler) signin(w http.ResponseWriter, r *http.Request) {
 	if old := cookieValue(r, sessionCookie); old != "" {
 		h.sessions.end(old) // a sign-in always starts a new session
 	}
-	id, _ := h.sessions.create(merchantID, key, prefix)
+	id, _ := h.sessions.create(merchantID, prefix)
 	setCookie(w, r, signinCookie, "", -1)
 	setCookie(w, r, sessionCookie, id, 0)
 	h.log.Info("dashboard sign-in", "merchant_id", merchantID, "key", prefix+"…")

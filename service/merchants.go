@@ -102,6 +102,24 @@ func (s *Service) RevokeAPIKey(ctx context.Context, keyOrPrefix string) error {
 	return err
 }
 
+// KeyMerchant returns the merchant of the live API key with this public
+// prefix, through the same key cache as Authenticate: for a session that
+// checked the key's secret once and keeps only its prefix, so that a
+// revoked key ends the session within the cache's TTL. An unknown or
+// revoked prefix is EUNAUTHORIZED.
+func (s *Service) KeyMerchant(ctx context.Context, prefix string) (string, error) {
+	k, err := s.keys.find(ctx, prefix)
+	switch {
+	case customerd.ErrorCode(err) == customerd.ENOTFOUND:
+		return "", customerd.ErrUnauthorized
+	case err != nil:
+		return "", err
+	case k.Revoked():
+		return "", customerd.ErrUnauthorized
+	}
+	return k.MerchantID, nil
+}
+
 // Authenticate returns the merchant whose API key secret is. An unknown,
 // malformed or revoked key is EUNAUTHORIZED, and takes the same path as a
 // wrong one: the hash comparison runs, in constant time, either way.

@@ -88,6 +88,30 @@ func TestAuthenticateAcceptsActiveKeysOnly(t *testing.T) {
 	})
 }
 
+// A session that keeps only its key's prefix learns the key's merchant
+// from it while the key lives, and is refused once it is revoked.
+func TestKeyMerchantFollowsTheKeysLife(t *testing.T) {
+	eachDatabase(t, func(t *testing.T, db database) {
+		svc, _ := withClock(t, db)
+		secret := mustMerchant(t, svc, "m1")
+		other := mustMerchant(t, svc, "m2")
+		prefix := secret[:customerd.KeyPrefixLen]
+		if got, err := svc.KeyMerchant(ctx, prefix); err != nil || got != "m1" {
+			t.Fatalf("merchant of the live key = %q, %v", got, err)
+		}
+		_, err := svc.KeyMerchant(ctx, "cdk_nothere00")
+		wantCode(t, err, customerd.EUNAUTHORIZED)
+		if err := svc.RevokeAPIKey(ctx, secret); err != nil {
+			t.Fatal(err)
+		}
+		_, err = svc.KeyMerchant(ctx, prefix)
+		wantCode(t, err, customerd.EUNAUTHORIZED)
+		if got, err := svc.KeyMerchant(ctx, other[:customerd.KeyPrefixLen]); err != nil || got != "m2" {
+			t.Fatalf("another merchant's key after the revocation = %q, %v", got, err)
+		}
+	})
+}
+
 // TestAKeyWorksAtOnceInTheProcessThatMadeIt: lookups that find no key are
 // cached, but a key this service makes works on its first request even
 // when its prefix was presented, and found missing, a moment before.
