@@ -36,9 +36,11 @@ func ValidateIdempotencyKey(k string) error {
 // answer is rendered, so that the answer is stored in the write's own
 // transaction.
 type Idempotency struct {
-	MerchantID string
-	KeyHash    []byte // the key's keyed hash: the key is never stored
-	Token      []byte // the claim of this request, not of a later one
+	MerchantID  string
+	KeyHash     []byte // the key's keyed hash: the key is never stored
+	RequestHash []byte // the request's keyed hash, stored with its answer
+	Token       []byte // the claim of this request, not of a later one
+	LockedUntil time.Time
 	// Render returns the body of the write's 200 answer for its result:
 	// *Customer for a create or an update, the customer's id (a string)
 	// for an erasure.
@@ -75,3 +77,12 @@ const (
 	IdempotencyDone     = "done"
 	IdempotencyErased   = "erased" // done, and the customer it showed is erased: its answer is gone
 )
+
+// LiveAt reports whether the record still holds its key at now: a claim
+// until its LockedUntil, a record done (or erased) until it expires.
+func (r IdempotentRecord) LiveAt(now time.Time) bool {
+	if r.State == IdempotencyInFlight {
+		return now.Before(r.LockedUntil)
+	}
+	return now.Before(r.Expires)
+}

@@ -28,6 +28,21 @@ type Store interface {
 	// commit), each in a savepoint of its own.
 	Write(ctx context.Context, fn func(ctx context.Context, tx StoreTx) error) error
 
+	// ClaimIdempotencyKey takes the merchant's key for r, a request in
+	// flight (State IdempotencyInFlight), unless the key has a live record
+	// at now: a claim whose LockedUntil is after now, or a record done that
+	// has not expired. It returns (r, true) when it took the key, and (the
+	// live record, false) when not. Every node sees a claim at once, but a
+	// claim need not be durable: it only has to outlive the request holding
+	// it, and a crash ends that request too. The write that holds it makes
+	// it durable, as the record CompleteIdempotentRecord stores.
+	ClaimIdempotencyKey(ctx context.Context, r IdempotentRecord, now time.Time) (IdempotentRecord, bool, error)
+	// ReleaseIdempotencyKey ends the claim token holds on the merchant's
+	// key, if it still does. committed says whether the claim's write
+	// committed its record: the key then stays taken by that record;
+	// otherwise the key is free again.
+	ReleaseIdempotencyKey(ctx context.Context, merchantID string, keyHash, token []byte, committed bool) error
+
 	// PurgeFreed removes from the database's files, as far as the engine
 	// allows, the old copies of what writes have overwritten or deleted: on
 	// SQLite it copies the WAL into the database file and truncates it
@@ -111,15 +126,11 @@ type StoreReader interface {
 // StoreTx is the writing side of a Store, inside the transaction of Write:
 // a flat list of operations, each on sealed records.
 type StoreTx interface {
-	// ClaimIdempotentRecord stores r, a claim in flight, unless the key has a
-	// live record: one done that has not expired at now, or one in flight
-	// whose LockedUntil is after now. It returns (r, true) when it claimed
-	// the key, and (the live record, false) when not.
-	ClaimIdempotentRecord(ctx context.Context, r IdempotentRecord, now time.Time) (IdempotentRecord, bool, error)
-	// CompleteIdempotentRecord marks the claim r holds (r.Token) done, with
-	// its Status, Answer, KeyVersion, CustomerID and Expires. ErrChanged
-	// when the key is no longer claimed by r.Token.
-	CompleteIdempotentRecord(ctx context.Context, r IdempotentRecord) error
+	// CompleteIdempotentRecord stores r done, with its RequestHash,
+	// Status, Answer, KeyVersion, CustomerID and Expires, in place of the
+	// claim r.Token holds on its key or of a record no longer live at now.
+	// ErrChanged when the key has a live record of another claim.
+	CompleteIdempotentRecord(ctx context.Context, r IdempotentRecord, now time.Time) error
 	// CustomersToReencrypt returns up to limit of the merchant's customers
 	// whose KeyVersion is below version, and locks them for this
 	// transaction; on PostgreSQL rows locked by another transaction are
@@ -187,10 +198,6 @@ type StoreTx interface {
 	// LockWebhookEndpoint returns the merchant's endpoint with this id and
 	// locks it for the transaction; ErrNotFound when there is none.
 	LockWebhookEndpoint(ctx context.Context, merchantID, id string) (SealedEndpoint, error)
-	// ReleaseIdempotentRecord deletes the claim in flight that token holds on
-	// the merchant's key, if it still does: the request did not succeed, and
-	// the key is free again.
-	ReleaseIdempotentRecord(ctx context.Context, merchantID string, keyHash, token []byte) error
 	// ReplaceCustomer rewrites the sealed fields, blind indexes and
 	// KeyVersion of the customer with c's merchant and id (a re-encryption:
 	// the timestamps, country code and version are left alone);

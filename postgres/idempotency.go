@@ -36,46 +36,72 @@ func (s *Store) FindIdempotentRecord(ctx context.Context, merchantID string, key
 	return queryRow(s, ctx, scanIdem, qIdemByKey, merchantID, keyHash)
 }
 
-// ClaimIdempotentRecord implements customerd.StoreTx. The primary key
-// decides between nodes: of two claims of one key at once, the second waits
-// for the first's transaction, then finds its record live.
-func (t txn) ClaimIdempotentRecord(ctx context.Context, r customerd.IdempotentRecord, now time.Time) (customerd.IdempotentRecord, bool, error) {
+// unflushed makes the statement it is joined to commit without waiting for
+// its WAL flush (synchronous_commit off, for that transaction only): a
+// claim is seen by every node at once, and only the request holding it
+// needs it to last. The flush of that request's own commit, later in the
+// WAL, makes it durable too.
+const unflushed = `(SELECT set_config('synchronous_commit', 'off', true)) AS unflushed`
+
+// ClaimIdempotencyKey implements customerd.Store: one upsert that takes
+// over only a record that is no longer live. The primary key decides
+// between nodes: of two claims of one key at once, the second waits for the
+// first's statement, then finds its claim live.
+func (s *Store) ClaimIdempotencyKey(ctx context.Context, r customerd.IdempotentRecord, now time.Time) (customerd.IdempotentRecord, bool, error) {
 	if !storable(r.MerchantID) {
 		return customerd.IdempotentRecord{}, false, customerd.ErrNotFound
 	}
-	tag, err := t.exec(ctx, `INSERT INTO idempotency_keys (merchant_id, key_hash, request_hash, token, state,
-		locked_until, expires, customer_id, status, key_version, answer) VALUES ($1, $2, $3, $4, 'in_flight', $5, $6, NULL, 0, 0, NULL)
-		ON CONFLICT (merchant_id, key_hash) DO UPDATE SET request_hash = EXCLUDED.request_hash, token = EXCLUDED.token,
-			state = 'in_flight', locked_until = EXCLUDED.locked_until, expires = EXCLUDED.expires,
-			customer_id = NULL, status = 0, key_version = 0, answer = NULL
-		WHERE (idempotency_keys.state = 'in_flight' AND idempotency_keys.locked_until <= $7)
-			OR (idempotency_keys.state <> 'in_flight' AND idempotency_keys.expires <= $7)`,
-		r.MerchantID, r.KeyHash, r.RequestHash, r.Token, r.LockedUntil.UTC(), r.Expires.UTC(), now.UTC())
-	if err != nil {
-		return customerd.IdempotentRecord{}, false, err
+	var claimed bool
+	err := s.run(ctx, false, func(ctx context.Context) error {
+		tag, err := s.pool.Exec(ctx, `INSERT INTO idempotency_keys (merchant_id, key_hash, request_hash, token, state,
+			locked_until, expires, customer_id, status, key_version, answer)
+			SELECT $1, $2, $3, $4, 'in_flight', $5, $6, NULL, 0, 0, NULL FROM `+unflushed+`
+			ON CONFLICT (merchant_id, key_hash) DO UPDATE SET request_hash = EXCLUDED.request_hash, token = EXCLUDED.token,
+				state = 'in_flight', locked_until = EXCLUDED.locked_until, expires = EXCLUDED.expires,
+				customer_id = NULL, status = 0, key_version = 0, answer = NULL
+			WHERE (idempotency_keys.state = 'in_flight' AND idempotency_keys.locked_until <= $7)
+				OR (idempotency_keys.state <> 'in_flight' AND idempotency_keys.expires <= $7)`,
+			r.MerchantID, r.KeyHash, r.RequestHash, r.Token, r.LockedUntil.UTC(), r.Expires.UTC(), now.UTC())
+		claimed = tag.RowsAffected() == 1
+		return err
+	})
+	if err != nil || claimed {
+		return r, claimed, err
 	}
-	if tag.RowsAffected() == 1 {
-		return r, true, nil
-	}
-	live, err := scanIdem(t.tx.QueryRow(ctx, qIdemByKey, r.MerchantID, r.KeyHash))
-	return live, false, mapError(err)
+	live, err := s.FindIdempotentRecord(ctx, r.MerchantID, r.KeyHash)
+	return live, false, err
 }
 
-// CompleteIdempotentRecord implements customerd.StoreTx.
-func (t txn) CompleteIdempotentRecord(ctx context.Context, r customerd.IdempotentRecord) error {
-	tag, err := t.exec(ctx, `UPDATE idempotency_keys SET state = 'done', status = $4, answer = $5, key_version = $6,
-		customer_id = NULLIF($7, ''), expires = $8 WHERE merchant_id = $1 AND key_hash = $2 AND token = $3 AND state = 'in_flight'`,
-		r.MerchantID, r.KeyHash, r.Token, int32(r.Status), r.Answer, int32(r.KeyVersion), r.CustomerID, r.Expires.UTC())
+// ReleaseIdempotencyKey implements customerd.Store: a committed claim was
+// replaced by its record in its write's transaction, and needs nothing.
+func (s *Store) ReleaseIdempotencyKey(ctx context.Context, merchantID string, keyHash, token []byte, committed bool) error {
+	if committed || !storable(merchantID) {
+		return nil
+	}
+	return s.run(ctx, true, func(ctx context.Context) error {
+		_, err := s.pool.Exec(ctx, `DELETE FROM idempotency_keys USING `+unflushed+` WHERE merchant_id = $1 AND key_hash = $2
+			AND token = $3 AND state = 'in_flight'`, merchantID, keyHash, token)
+		return err
+	})
+}
+
+// CompleteIdempotentRecord implements customerd.StoreTx: one upsert that
+// takes the place of the claim's token or of a record no longer live.
+func (t txn) CompleteIdempotentRecord(ctx context.Context, r customerd.IdempotentRecord, now time.Time) error {
+	tag, err := t.exec(ctx, `INSERT INTO idempotency_keys (merchant_id, key_hash, request_hash, token, state,
+		locked_until, expires, customer_id, status, key_version, answer) VALUES ($1, $2, $3, $4, 'done', $5, $6, NULLIF($7, ''), $8, $9, $10)
+		ON CONFLICT (merchant_id, key_hash) DO UPDATE SET request_hash = EXCLUDED.request_hash, token = EXCLUDED.token,
+			state = 'done', locked_until = EXCLUDED.locked_until, expires = EXCLUDED.expires,
+			customer_id = EXCLUDED.customer_id, status = EXCLUDED.status, key_version = EXCLUDED.key_version,
+			answer = EXCLUDED.answer
+		WHERE idempotency_keys.token = EXCLUDED.token
+			OR (idempotency_keys.state = 'in_flight' AND idempotency_keys.locked_until <= $11)
+			OR (idempotency_keys.state <> 'in_flight' AND idempotency_keys.expires <= $11)`,
+		r.MerchantID, r.KeyHash, r.RequestHash, r.Token, r.LockedUntil.UTC(), r.Expires.UTC(), r.CustomerID,
+		int32(r.Status), int32(r.KeyVersion), r.Answer, now.UTC())
 	if err == nil && tag.RowsAffected() == 0 {
 		return customerd.ErrChanged
 	}
-	return err
-}
-
-// ReleaseIdempotentRecord implements customerd.StoreTx.
-func (t txn) ReleaseIdempotentRecord(ctx context.Context, merchantID string, keyHash, token []byte) error {
-	_, err := t.exec(ctx, `DELETE FROM idempotency_keys WHERE merchant_id = $1 AND key_hash = $2 AND token = $3
-		AND state = 'in_flight'`, merchantID, keyHash, token)
 	return err
 }
 

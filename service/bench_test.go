@@ -112,6 +112,23 @@ func benchPaths(b *testing.B, st customerd.Store, n int) {
 			}
 		})
 	}
+	b.Run("history page of ten, of 100 events", func(b *testing.B) {
+		id := existing[0].ID
+		for i := range 99 {
+			req := customerd.UpdateRequest{FirstName: customerd.Present(fmt.Sprint("Arya", i))}
+			if _, err := svc.UpdateCustomer(ctx, as("m1"), id, req); err != nil {
+				b.Fatal(err)
+			}
+		}
+		defer reportCPU(b, cpuTime())
+		b.ReportAllocs()
+		for b.Loop() {
+			evs, total, _, err := svc.CustomerEvents(ctx, "m1", id, customerd.Page{Limit: 10, Ascending: true})
+			if err != nil || len(evs) != 10 || total != 100 {
+				b.Fatalf("%d events of %d: %v", len(evs), total, err)
+			}
+		}
+	})
 	b.Run("update two fields, 16 concurrent", func(b *testing.B) {
 		defer reportCPU(b, cpuTime())
 		b.SetParallelism(8)

@@ -204,7 +204,9 @@ func (s *Service) EraseCustomer(ctx context.Context, caller customerd.Caller, id
 		if err != nil {
 			return "", err
 		}
-		err = s.commit(ctx, caller, ring, row.ID, row.ID, []*customerd.SealedEvent{&ev}, func(ctx context.Context, tx customerd.StoreTx) error {
+		// The erasure's answer, the id, shows nothing the erasure deletes:
+		// it is tied to no customer, and stays replayable.
+		err = s.commit(ctx, caller, ring, row.ID, "", []*customerd.SealedEvent{&ev}, func(ctx context.Context, tx customerd.StoreTx) error {
 			return tx.EraseCustomer(ctx, caller.MerchantID, row.ID, row.Version, &ev)
 		})
 		if errors.Is(err, customerd.ErrChanged) && attempt < maxChangedRetries {

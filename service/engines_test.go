@@ -35,6 +35,10 @@ type database struct {
 	// query runs a query of one integer or byte column straight on the
 	// database, with ? placeholders.
 	query func(t *testing.T, q string, args ...any) []any
+	// claimsShared says whether every process sees an Idempotency-Key
+	// claim at once (PostgreSQL's nodes), or only its own (SQLite, which
+	// one process serves: another finds the key taken when it commits).
+	claimsShared bool
 }
 
 // eachDatabase runs fn on a fresh SQLite database and, when the test server
@@ -97,6 +101,7 @@ func sqliteDatabase(t *testing.T) database {
 func postgresDatabase(t *testing.T) database {
 	u := pgtest.NewDatabase(t)
 	return database{
+		claimsShared: true,
 		open: func(t *testing.T) customerd.Store {
 			s, err := postgres.Open(ctx, u, postgres.Options{})
 			if err != nil {

@@ -56,7 +56,7 @@ func (s *Service) BeginIdempotent(ctx context.Context, merchantID, key string, r
 	now := s.now()
 	rec, err := s.store.FindIdempotentRecord(ctx, merchantID, keyHash)
 	switch {
-	case err == nil && live(rec, now):
+	case err == nil && rec.LiveAt(now):
 		answer, err := s.answerOf(ctx, rec, requestHash)
 		return nil, answer, err
 	case err != nil && customerd.ErrorCode(err) != customerd.ENOTFOUND:
@@ -68,12 +68,7 @@ func (s *Service) BeginIdempotent(ctx context.Context, merchantID, key string, r
 	}
 	claim := customerd.IdempotentRecord{MerchantID: merchantID, KeyHash: keyHash, RequestHash: requestHash, Token: token,
 		State: customerd.IdempotencyInFlight, LockedUntil: now.Add(idempotencyClaimDuration), Expires: now.Add(s.idempotencyTTL)}
-	var claimed bool
-	err = s.store.Write(ctx, func(ctx context.Context, tx customerd.StoreTx) error {
-		var err error
-		rec, claimed, err = tx.ClaimIdempotentRecord(ctx, claim, now)
-		return err
-	})
+	rec, claimed, err := s.store.ClaimIdempotencyKey(ctx, claim, now)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -81,15 +76,8 @@ func (s *Service) BeginIdempotent(ctx context.Context, merchantID, key string, r
 		answer, err := s.answerOf(ctx, rec, requestHash)
 		return nil, answer, err
 	}
-	return &customerd.Idempotency{MerchantID: merchantID, KeyHash: keyHash, Token: token}, nil, nil
-}
-
-// live reports whether a record still holds its key at now.
-func live(r customerd.IdempotentRecord, now time.Time) bool {
-	if r.State == customerd.IdempotencyInFlight {
-		return now.Before(r.LockedUntil)
-	}
-	return now.Before(r.Expires)
+	return &customerd.Idempotency{MerchantID: merchantID, KeyHash: keyHash, RequestHash: requestHash, Token: token,
+		LockedUntil: claim.LockedUntil}, nil, nil
 }
 
 // answerOf is what a live record answers a request with this keyed hash.
@@ -109,16 +97,14 @@ func (s *Service) answerOf(ctx context.Context, r customerd.IdempotentRecord, re
 	return &customerd.StoredAnswer{Status: r.Status, Body: []byte(body)}, nil
 }
 
-// Release frees the key a claim holds, after its write did not succeed: a
-// retry then runs afresh. It is safe to call after the write succeeded; it
-// then does nothing.
+// Release ends the claim of a write when its request is done, however it
+// ended: after a write that did not succeed the key is free again, and a
+// retry runs afresh; after one that did, the key's record holds it.
 func (s *Service) Release(ctx context.Context, idem *customerd.Idempotency) error {
-	if idem == nil || idem.Answer != nil {
+	if idem == nil {
 		return nil
 	}
-	return s.store.Write(ctx, func(ctx context.Context, tx customerd.StoreTx) error {
-		return tx.ReleaseIdempotentRecord(ctx, idem.MerchantID, idem.KeyHash, idem.Token)
-	})
+	return s.store.ReleaseIdempotencyKey(ctx, idem.MerchantID, idem.KeyHash, idem.Token, idem.Answer != nil)
 }
 
 // commit runs change, a write of a customer with its events (or of a
@@ -132,6 +118,7 @@ func (s *Service) commit(ctx context.Context, caller customerd.Caller, ring *fie
 	idem := caller.Idempotency
 	var answer customerd.IdempotentRecord
 	var body []byte
+	var now time.Time
 	if idem != nil {
 		var err error
 		if body, err = idem.Render(result); err != nil {
@@ -141,19 +128,23 @@ func (s *Service) commit(ctx context.Context, caller customerd.Caller, ring *fie
 		if err != nil {
 			return err
 		}
-		answer = customerd.IdempotentRecord{MerchantID: caller.MerchantID, KeyHash: idem.KeyHash, Token: idem.Token,
-			Status: 200, Answer: sealed, KeyVersion: ring.Active(), CustomerID: customerID, Expires: s.now().Add(s.idempotencyTTL)}
+		now = s.now()
+		answer = customerd.IdempotentRecord{MerchantID: caller.MerchantID, KeyHash: idem.KeyHash, RequestHash: idem.RequestHash,
+			Token: idem.Token, State: customerd.IdempotencyDone, LockedUntil: idem.LockedUntil, Status: 200, Answer: sealed,
+			KeyVersion: ring.Active(), CustomerID: customerID, Expires: now.Add(s.idempotencyTTL)}
 	}
 	err := s.store.Write(ctx, func(ctx context.Context, tx customerd.StoreTx) error {
-		if err := change(ctx, tx); err != nil {
-			return err
-		}
+		// The key's record first: of two writes with one key, the key
+		// decides which commits, whatever else they change.
 		if idem != nil {
-			if err := tx.CompleteIdempotentRecord(ctx, answer); errors.Is(err, customerd.ErrChanged) {
-				return errKeyInUse // the claim ran out and another request holds the key: this change must not commit
+			if err := tx.CompleteIdempotentRecord(ctx, answer, now); errors.Is(err, customerd.ErrChanged) {
+				return errKeyInUse // another request holds the key or has its record: this change must not commit
 			} else if err != nil {
 				return err
 			}
+		}
+		if err := change(ctx, tx); err != nil {
+			return err
 		}
 		// Last, so that nothing after it can fail the write: a store may
 		// insert the deliveries with those of other writes at its commit.

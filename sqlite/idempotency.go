@@ -1,9 +1,11 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
+	"sync"
 	"time"
 
 	"customerd"
@@ -26,9 +28,68 @@ func scanIdem(r rowScanner) (customerd.IdempotentRecord, error) {
 	return rec, err
 }
 
-// FindIdempotentRecord implements customerd.StoreReader: a replay's one
-// read, on the fast pool.
+// claims are the Idempotency-Key claims of the requests in flight in this
+// process. One process serves a SQLite database, so a claim need not be
+// written: it lives here, by merchant and keyed hash, until its request
+// ends, and the write that holds it stores its record. Were a second
+// process to write to the same file, CompleteIdempotentRecord still keeps
+// a key to one change: the later write finds the earlier one's record.
+type claims struct {
+	mu sync.Mutex
+	m  map[string]customerd.IdempotentRecord
+}
+
+func claimKey(merchantID string, keyHash []byte) string { return merchantID + "\x00" + string(keyHash) }
+
+// get returns the claim on the key, if there is one.
+func (c *claims) get(merchantID string, keyHash []byte) (customerd.IdempotentRecord, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r, ok := c.m[claimKey(merchantID, keyHash)]
+	return r, ok
+}
+
+// take stores r unless a claim live at now holds its key, which it returns.
+func (c *claims) take(r customerd.IdempotentRecord, now time.Time) (customerd.IdempotentRecord, bool) {
+	k := claimKey(r.MerchantID, r.KeyHash)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if held, ok := c.m[k]; ok && held.LiveAt(now) {
+		return held, false
+	}
+	if c.m == nil {
+		c.m = map[string]customerd.IdempotentRecord{}
+	}
+	c.m[k] = r
+	return r, true
+}
+
+// drop deletes the claim token holds on the key, if it still does.
+func (c *claims) drop(merchantID string, keyHash, token []byte) {
+	k := claimKey(merchantID, keyHash)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if held, ok := c.m[k]; ok && bytes.Equal(held.Token, token) {
+		delete(c.m, k)
+	}
+}
+
+// FindIdempotentRecord implements customerd.StoreReader: the claim in
+// flight on the key, unless the record stored is that claim's own, done.
 func (s *Store) FindIdempotentRecord(ctx context.Context, merchantID string, keyHash []byte) (customerd.IdempotentRecord, error) {
+	rec, err := s.storedIdempotentRecord(ctx, merchantID, keyHash)
+	if err != nil && customerd.ErrorCode(err) != customerd.ENOTFOUND {
+		return rec, err
+	}
+	if claim, ok := s.claims.get(merchantID, keyHash); ok && (err != nil || !bytes.Equal(rec.Token, claim.Token)) {
+		return claim, nil
+	}
+	return rec, err
+}
+
+// storedIdempotentRecord reads the key's record from the database: a
+// replay's one read, on the fast pool.
+func (s *Store) storedIdempotentRecord(ctx context.Context, merchantID string, keyHash []byte) (customerd.IdempotentRecord, error) {
 	if s.fast == nil {
 		return scanIdem(s.rdb.QueryRowContext(ctx, qIdemByKey, merchantID, keyHash))
 	}
@@ -51,45 +112,53 @@ func (s *Store) FindIdempotentRecord(ctx context.Context, merchantID string, key
 		}
 		return customerd.IdempotentRecord{}, err
 	}
-	bytes := func(i int) []byte {
+	blob := func(i int) []byte {
 		if b := st.Bytes(i); b != nil {
 			return append([]byte(nil), b...)
 		}
 		return nil
 	}
-	return customerd.IdempotentRecord{MerchantID: merchantID, KeyHash: bytes(1), RequestHash: bytes(2), Token: bytes(3),
+	return customerd.IdempotentRecord{MerchantID: merchantID, KeyHash: blob(1), RequestHash: blob(2), Token: blob(3),
 		State: string(st.Bytes(4)), LockedUntil: time.Unix(0, st.Int64(5)).UTC(), Expires: time.Unix(0, st.Int64(6)).UTC(),
-		CustomerID: string(st.Bytes(7)), Status: int(st.Int64(8)), KeyVersion: uint32(st.Int64(9)), Answer: bytes(10)}, nil
+		CustomerID: string(st.Bytes(7)), Status: int(st.Int64(8)), KeyVersion: uint32(st.Int64(9)), Answer: blob(10)}, nil
 }
 
-// ClaimIdempotentRecord implements customerd.StoreTx: one upsert that
-// takes over only a record that is no longer live.
-func (t *txn) ClaimIdempotentRecord(ctx context.Context, r customerd.IdempotentRecord, now time.Time) (customerd.IdempotentRecord, bool, error) {
-	res, err := t.tx.ExecContext(ctx, `INSERT INTO idempotency_keys (merchant_id, key_hash, request_hash, token, state,
-		locked_until, expires, customer_id, status, key_version, answer) VALUES (?1, ?2, ?3, ?4, 'in_flight', ?5, ?6, NULL, 0, 0, NULL)
-		ON CONFLICT (merchant_id, key_hash) DO UPDATE SET request_hash = excluded.request_hash, token = excluded.token,
-			state = 'in_flight', locked_until = excluded.locked_until, expires = excluded.expires,
-			customer_id = NULL, status = 0, key_version = 0, answer = NULL
-		WHERE (idempotency_keys.state = 'in_flight' AND idempotency_keys.locked_until <= ?7)
-			OR (idempotency_keys.state <> 'in_flight' AND idempotency_keys.expires <= ?7)`,
-		r.MerchantID, r.KeyHash, r.RequestHash, r.Token, r.LockedUntil.UnixNano(), r.Expires.UnixNano(), now.UnixNano())
-	if err != nil {
-		return customerd.IdempotentRecord{}, false, mapConstraint(err)
+// ClaimIdempotencyKey implements customerd.Store: the claim is held in
+// memory (see claims), and the key's record read once it is, so that a
+// record committed before the claim counts.
+func (s *Store) ClaimIdempotencyKey(ctx context.Context, r customerd.IdempotentRecord, now time.Time) (customerd.IdempotentRecord, bool, error) {
+	if held, ok := s.claims.take(r, now); !ok {
+		return held, false, nil
 	}
-	if n, _ := res.RowsAffected(); n == 1 {
-		return r, true, nil
+	rec, err := s.storedIdempotentRecord(ctx, r.MerchantID, r.KeyHash)
+	switch {
+	case err == nil && rec.LiveAt(now):
+		s.claims.drop(r.MerchantID, r.KeyHash, r.Token)
+		return rec, false, nil
+	case err != nil && customerd.ErrorCode(err) != customerd.ENOTFOUND:
+		s.claims.drop(r.MerchantID, r.KeyHash, r.Token)
+		return customerd.IdempotentRecord{}, false, err
 	}
-	live, err := scanIdem(t.tx.QueryRowContext(ctx, qIdemByKey, r.MerchantID, r.KeyHash))
-	return live, false, err
+	return r, true, nil
 }
 
-// CompleteIdempotentRecord implements customerd.StoreTx.
-func (t *txn) CompleteIdempotentRecord(ctx context.Context, r customerd.IdempotentRecord) error {
-	res, err := t.tx.ExecContext(ctx, `UPDATE idempotency_keys SET state = 'done', status = ?, answer = ?, key_version = ?,
-		customer_id = ?, expires = ? WHERE merchant_id = ? AND key_hash = ? AND token = ? AND state = 'in_flight'`,
-		r.Status, r.Answer, r.KeyVersion, nullString(r.CustomerID), r.Expires.UnixNano(), r.MerchantID, r.KeyHash, r.Token)
+// ReleaseIdempotencyKey implements customerd.Store.
+func (s *Store) ReleaseIdempotencyKey(_ context.Context, merchantID string, keyHash, token []byte, _ bool) error {
+	s.claims.drop(merchantID, keyHash, token)
+	return nil
+}
+
+// CompleteIdempotentRecord implements customerd.StoreTx: unless another
+// claim in memory holds the key, one upsert that takes the place of the
+// claim's token or of a record no longer live.
+func (t *txn) CompleteIdempotentRecord(ctx context.Context, r customerd.IdempotentRecord, now time.Time) error {
+	if held, ok := t.s.claims.get(r.MerchantID, r.KeyHash); ok && held.LiveAt(now) && !bytes.Equal(held.Token, r.Token) {
+		return customerd.ErrChanged
+	}
+	res, err := t.tx.ExecContext(ctx, qCompleteIdem, r.MerchantID, r.KeyHash, r.RequestHash, r.Token, r.LockedUntil.UnixNano(),
+		r.Expires.UnixNano(), nullString(r.CustomerID), r.Status, r.KeyVersion, r.Answer, now.UnixNano())
 	if err != nil {
-		return err
+		return mapConstraint(err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
 		return customerd.ErrChanged
@@ -97,12 +166,15 @@ func (t *txn) CompleteIdempotentRecord(ctx context.Context, r customerd.Idempote
 	return nil
 }
 
-// ReleaseIdempotentRecord implements customerd.StoreTx.
-func (t *txn) ReleaseIdempotentRecord(ctx context.Context, merchantID string, keyHash, token []byte) error {
-	_, err := t.tx.ExecContext(ctx, `DELETE FROM idempotency_keys WHERE merchant_id = ? AND key_hash = ? AND token = ?
-		AND state = 'in_flight'`, merchantID, keyHash, token)
-	return err
-}
+const qCompleteIdem = `INSERT INTO idempotency_keys (merchant_id, key_hash, request_hash, token, state, locked_until,
+		expires, customer_id, status, key_version, answer) VALUES (?1, ?2, ?3, ?4, 'done', ?5, ?6, ?7, ?8, ?9, ?10)
+	ON CONFLICT (merchant_id, key_hash) DO UPDATE SET request_hash = excluded.request_hash, token = excluded.token,
+		state = 'done', locked_until = excluded.locked_until, expires = excluded.expires,
+		customer_id = excluded.customer_id, status = excluded.status, key_version = excluded.key_version,
+		answer = excluded.answer
+	WHERE idempotency_keys.token = excluded.token
+		OR (idempotency_keys.state = 'in_flight' AND idempotency_keys.locked_until <= ?11)
+		OR (idempotency_keys.state <> 'in_flight' AND idempotency_keys.expires <= ?11)`
 
 // DeleteExpiredIdempotentRecords implements customerd.StoreTx.
 func (t *txn) DeleteExpiredIdempotentRecords(ctx context.Context, now time.Time, limit int) (int, error) {

@@ -37,6 +37,7 @@ type Store struct {
 	rdb    *sql.DB // read-only pool
 	fast   *rawsqlite.Pool
 	writer *writer
+	claims claims // Idempotency-Key claims in flight
 
 	// on the read pool
 	findByID, findByRef, findKey, listWraps *sql.Stmt
