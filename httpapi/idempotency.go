@@ -84,8 +84,9 @@ func canonicalRequest(req *request, body params) []byte {
 	return b
 }
 
-// release frees the claim of a write that did not succeed, so that a retry
-// runs afresh. It runs when the request is done, however it ended.
+// release ends the request's claim on its Idempotency-Key when the request
+// is done, however it ended: after a write that did not succeed the key is
+// free again, so that a retry runs afresh.
 func (s *Server) release(req *request) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(req.r.Context()), 5*time.Second)
 	defer cancel()

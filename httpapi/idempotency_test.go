@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"customerd"
 )
 
 func idemKey(k string) reqOpt { return header("Idempotency-Key", k) }
@@ -176,5 +178,47 @@ func TestIdempotencyKeyInUseWhileTheFirstRuns(t *testing.T) {
 	}
 	if ran != 1 {
 		t.Fatalf("%d of the concurrent requests ran, want 1", ran)
+	}
+}
+
+// claimCounter is a store that keeps the Idempotency-Key claims taken and
+// not yet ended, by token.
+type claimCounter struct {
+	customerd.Store
+	mu   sync.Mutex
+	open map[string]bool
+}
+
+func (c *claimCounter) ClaimIdempotencyKey(ctx context.Context, r customerd.IdempotentRecord, now time.Time) (customerd.IdempotentRecord, bool, error) {
+	rec, ok, err := c.Store.ClaimIdempotencyKey(ctx, r, now)
+	if ok {
+		c.mu.Lock()
+		c.open[string(r.Token)] = true
+		c.mu.Unlock()
+	}
+	return rec, ok, err
+}
+
+func (c *claimCounter) ReleaseIdempotencyKey(ctx context.Context, merchantID string, keyHash, token []byte, committed bool) error {
+	c.mu.Lock()
+	delete(c.open, string(token))
+	c.mu.Unlock()
+	return c.Store.ReleaseIdempotencyKey(ctx, merchantID, keyHash, token, committed)
+}
+
+func TestEveryClaimEndsWithItsRequest(t *testing.T) {
+	counter := &claimCounter{open: map[string]bool{}}
+	a := newTestAPIWithStore(t, nil, func(s customerd.Store) customerd.Store { counter.Store = s; return counter })
+	created := a.do("POST", "/customers", "object_reference_id=c1&mobile_number=1", idemKey("ok"))
+	wantStatus(t, created, 200)
+	wantStatus(t, a.do("POST", "/customers", "object_reference_id=c1&mobile_number=1", idemKey("ok")), 200) // a replay
+	wantStatus(t, a.do("POST", "/customers", "mobile_number=1", idemKey("invalid"), breaksContract()), 400)
+	wantStatus(t, a.do("POST", "/customers", "object_reference_id=c1&mobile_number=2", idemKey("taken")), 400)
+	wantStatus(t, a.do("POST", "/customers/"+created.str("id"), "first_name=Jon", idemKey("update")), 200)
+	wantStatus(t, a.do("DELETE", "/customers/"+created.str("id"), "", idemKey("erase")), 200)
+	counter.mu.Lock()
+	defer counter.mu.Unlock()
+	if len(counter.open) != 0 {
+		t.Fatalf("%d claims outlived their requests", len(counter.open))
 	}
 }

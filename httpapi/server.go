@@ -193,7 +193,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				s.fail(req, errInternal)
 			}
 		}
-		if req.idem != nil && req.idem.Answer == nil {
+		if req.idem != nil {
 			s.release(req)
 		}
 		if req.cancel != nil {
