@@ -2,7 +2,6 @@ package service
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -88,15 +87,9 @@ func newEvent(ring *fieldcrypt.Keyring, caller customerd.Caller, typ string, aft
 			}
 		}
 	}
-	if ev.Kept, err = json.Marshal(kept); err != nil {
-		return ev, err
-	}
+	ev.Kept = encodeKept(kept)
 	if personal != nil {
-		b, err := json.Marshal(personal)
-		if err != nil {
-			return ev, err
-		}
-		if ev.Personal, err = ring.Seal(id, fieldEventPersonal, string(b)); err != nil {
+		if ev.Personal, err = ring.Seal(id, fieldEventPersonal, string(encodePersonal(personal))); err != nil {
 			return ev, err
 		}
 	}
@@ -130,8 +123,8 @@ func changedFields(before, after *customerd.Customer) []customerd.PreviousValue 
 
 // openEvent decrypts a stored event.
 func (s *Service) openEvent(ctx context.Context, e *customerd.SealedEvent) (*customerd.Event, error) {
-	var kept keptData
-	if err := json.Unmarshal(e.Kept, &kept); err != nil {
+	kept, err := decodeKept(e.Kept)
+	if err != nil {
 		return nil, fmt.Errorf("event %s: %w", e.ID, err)
 	}
 	ev := &customerd.Event{ID: e.ID, MerchantID: e.MerchantID, Type: e.Type, Created: e.Created, Sequence: e.Sequence,
@@ -146,7 +139,7 @@ func (s *Service) openEvent(ctx context.Context, e *customerd.SealedEvent) (*cus
 		if err != nil {
 			return nil, err
 		}
-		if err := json.Unmarshal([]byte(plain), &personal); err != nil {
+		if personal, err = decodePersonal([]byte(plain)); err != nil {
 			return nil, fmt.Errorf("event %s: %w", e.ID, err)
 		}
 		c := &ev.Customer
