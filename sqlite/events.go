@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -75,6 +76,9 @@ const qEventByID = `SELECT ` + eventColumns + ` FROM events WHERE id = ? AND mer
 // ListEvents implements customerd.StoreReader. The count is an index scan
 // of what the filters select.
 func (s *Store) ListEvents(ctx context.Context, merchantID string, q customerd.EventQuery) ([]customerd.SealedEvent, int, bool, error) {
+	if s.fast != nil {
+		return s.listEventsFast(ctx, merchantID, q)
+	}
 	tx, err := s.rdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true}) // one snapshot for the page and its total
 	if err != nil {
 		return nil, 0, false, err
@@ -104,6 +108,64 @@ func (s *Store) ListEvents(ctx context.Context, merchantID string, q customerd.E
 	rows, err := tx.QueryContext(ctx, fmt.Sprintf(`SELECT %s FROM events WHERE %s ORDER BY sequence %s LIMIT %d OFFSET %d`,
 		eventColumns, where, dir, q.Limit+1, q.Offset), args...)
 	events, err := collect(rows, err, scanEvent)
+	if err != nil {
+		return nil, 0, false, err
+	}
+	more := len(events) > q.Limit
+	if more {
+		events = events[:q.Limit]
+	}
+	return events, total, more, nil
+}
+
+// listEventsFast is ListEvents on a connection of the fast read pool, its
+// statements prepared there once (limit and offset are bound, so their
+// shapes are bounded), in one snapshot. The total is counted only when the
+// page does not tell it (see Page.TotalOf).
+func (s *Store) listEventsFast(ctx context.Context, merchantID string, q customerd.EventQuery) ([]customerd.SealedEvent, int, bool, error) {
+	conn, err := s.fast.Acquire(ctx)
+	if err != nil {
+		return nil, 0, false, err
+	}
+	defer s.fast.Release(conn) // which resets the statements
+	where, args := eventFilter(merchantID, q)
+	events := make([]customerd.SealedEvent, 0, q.Limit+1)
+	var total int
+	err = conn.Snapshot(ctx, func() error {
+		page, pageArgs := where, args
+		dir, cmp := "DESC", "<"
+		if q.Ascending {
+			dir, cmp = "ASC", ">"
+		}
+		if q.StartingAfter != "" {
+			st, row, err := runRaw(ctx, conn, `SELECT sequence FROM events WHERE id = ? AND merchant_id = ?`, q.StartingAfter, merchantID)
+			if err != nil {
+				return err
+			}
+			if !row {
+				return customerd.ErrBadCursor
+			}
+			page += ` AND sequence ` + cmp + ` ?`
+			pageArgs = append(slices.Clip(pageArgs), st.Int64(0))
+		}
+		pageArgs = append(slices.Clip(pageArgs), int64(q.Limit+1), int64(q.Offset))
+		st, row, err := runRaw(ctx, conn, `SELECT `+eventColumns+` FROM events WHERE `+page+` ORDER BY sequence `+dir+
+			` LIMIT ? OFFSET ?`, pageArgs...)
+		for ; err == nil && row; row, err = st.Run(ctx) {
+			events = append(events, readEvent(st, merchantID, ""))
+		}
+		if err != nil {
+			return err
+		}
+		var known bool
+		if total, known = q.TotalOf(min(len(events), q.Limit), len(events) > q.Limit); known {
+			return nil
+		}
+		if st, row, err = runRaw(ctx, conn, `SELECT COUNT(*) FROM events WHERE `+where, args...); err == nil && row {
+			total = int(st.Int64(0))
+		}
+		return err
+	})
 	if err != nil {
 		return nil, 0, false, err
 	}

@@ -161,16 +161,25 @@ func (s *Store) findEventFast(ctx context.Context, merchantID, id string) (custo
 		}
 		return customerd.SealedEvent{}, err
 	}
+	return readEvent(st, merchantID, id), nil
+}
+
+// readEvent reads the current row of st, of eventColumns, copying its
+// bytes. The row's id is id when that is not empty.
+func readEvent(st *rawsqlite.Stmt, merchantID, id string) customerd.SealedEvent {
 	// Columns as in eventColumns: 0 id, 1 merchant_id, 2 sequence, 3 type,
 	// 4 customer_id, 5 customer_version, 6 created, 7 request_id,
 	// 8 api_key_prefix, 9 idempotency_key, 10 kept, 11 key_version,
-	// 12 personal. The id and merchant are those matched.
+	// 12 personal. The merchant is the one matched.
 	text := func(i int) string { return string(st.Bytes(i)) }
+	if id == "" {
+		id = text(0)
+	}
 	e := customerd.SealedEvent{ID: id, MerchantID: merchantID, Sequence: st.Int64(2), Type: text(3), CustomerID: text(4),
 		CustomerVersion: st.Int64(5), Created: time.Unix(st.Int64(6), 0).UTC(), RequestID: text(7), APIKeyPrefix: text(8),
 		IdempotencyKey: text(9), Kept: append([]byte(nil), st.Bytes(10)...), KeyVersion: uint32(st.Int64(11))}
 	if !st.IsNull(12) {
 		e.Personal = append([]byte(nil), st.Bytes(12)...)
 	}
-	return e, nil
+	return e
 }

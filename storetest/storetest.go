@@ -467,17 +467,17 @@ func testEvents(t *testing.T, s customerd.Store) {
 	if fmt.Sprint(seqs(page)) != "[6 5]" || total != 6 || !more {
 		t.Fatalf("first page %v, total %d, more %v", seqs(page), total, more)
 	}
-	page, _, more = list(customerd.EventQuery{Page: customerd.Page{Limit: 4, Offset: 4}})
-	if fmt.Sprint(seqs(page)) != "[2 1]" || more {
-		t.Fatalf("offset 4: %v, more %v", seqs(page), more)
+	page, total, more = list(customerd.EventQuery{Page: customerd.Page{Limit: 4, Offset: 4}})
+	if fmt.Sprint(seqs(page)) != "[2 1]" || more || total != 6 {
+		t.Fatalf("offset 4: %v, more %v, total %d", seqs(page), more, total)
 	}
-	page, _, more = list(customerd.EventQuery{Page: customerd.Page{Limit: 10, StartingAfter: all[3].ID}})
-	if fmt.Sprint(seqs(page)) != "[3 2 1]" || more {
-		t.Fatalf("after 4, newest first: %v", seqs(page))
+	page, total, more = list(customerd.EventQuery{Page: customerd.Page{Limit: 10, StartingAfter: all[3].ID}})
+	if fmt.Sprint(seqs(page)) != "[3 2 1]" || more || total != 6 {
+		t.Fatalf("after 4, newest first: %v, total %d", seqs(page), total)
 	}
-	page, _, _ = list(customerd.EventQuery{Page: customerd.Page{Limit: 10, StartingAfter: all[3].ID, Ascending: true}})
-	if fmt.Sprint(seqs(page)) != "[5 6]" {
-		t.Fatalf("after 4, oldest first: %v", seqs(page))
+	page, total, _ = list(customerd.EventQuery{Page: customerd.Page{Limit: 10, StartingAfter: all[3].ID, Ascending: true}})
+	if fmt.Sprint(seqs(page)) != "[5 6]" || total != 6 {
+		t.Fatalf("after 4, oldest first: %v, total %d", seqs(page), total)
 	}
 	// Filters: type, customer, created range; the total counts them.
 	page, total, _ = list(customerd.EventQuery{Page: customerd.Page{Limit: 10}, Type: customerd.EventCustomerUpdated})
