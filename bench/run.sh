@@ -14,7 +14,8 @@
 # events (a customer's history of 100 events), WALK (1: after each SQLite
 # phase, read every page of GET /customers with count=100 and record the
 # time in walk-LABEL.txt), PGURL (postgres://postgres@127.0.0.1:5432;
-# empty skips PostgreSQL),
+# empty skips PostgreSQL), PG_SCENARIOS (update: those driven on
+# PostgreSQL, each with the default pool and with one connection per client),
 # OUT (bench/out/DATE), CUSTOMERD_BIN (a customerd binary to measure instead
 # of building this tree's), BEFORE_BIN (an older customerd binary: each
 # SQLite scenario is then also run against it, on a copy of the same
@@ -31,6 +32,7 @@ SMALL=${SMALL:-10000}
 BIG=${BIG:-1000000}
 SCENARIOS=${SCENARIOS:-"get get-ref update mixed create"}
 BIG_SCENARIOS=${BIG_SCENARIOS:-"get update"}
+PG_SCENARIOS=${PG_SCENARIOS:-update}
 WALK=${WALK:-0}
 PGURL=${PGURL-postgres://postgres@127.0.0.1:5432}
 OUT=${OUT:-bench/out/$(date -u +%Y%m%dT%H%M%SZ)}
@@ -180,8 +182,10 @@ if [ -n "$PGURL" ] && psql "$PGURL/postgres" -tAc 'SELECT 1' >/dev/null 2>&1; th
 		start postgres-pool "$work/customerd" serve --listen 127.0.0.1:0 --db "$PGURL/$cddb" --db-max-conns "$C" "${mk[@]}"
 		pg_pool=$addr pg_pool_pid=$pid
 		for round in $(seq "$ROUNDS"); do
-			drive "postgres-$SMALL" "$round" customerd update "$SMALL" --addr "$pg_default" --key "$key" --server-pid "$pg_default_pid"
-			drive "postgres-$SMALL" "$round" "customerd-pool$C" update "$SMALL" --addr "$pg_pool" --key "$key" --server-pid "$pg_pool_pid"
+			for s in $PG_SCENARIOS; do
+				drive "postgres-$SMALL" "$round" customerd "$s" "$SMALL" --addr "$pg_default" --key "$key" --server-pid "$pg_default_pid"
+				drive "postgres-$SMALL" "$round" "customerd-pool$C" "$s" "$SMALL" --addr "$pg_pool" --key "$key" --server-pid "$pg_pool_pid"
+			done
 		done
 		stop "$pg_default_pid"
 		stop "$pg_pool_pid"
