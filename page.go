@@ -34,6 +34,16 @@ func (p Page) TotalOf(n int, more bool) (total int, ok bool) {
 	return p.Offset + n, true
 }
 
+// CutPage returns the page of items read with p, which a store reads with
+// one item more than p.Limit, and whether another page follows: the extra
+// item, when there is one, is cut off.
+func CutPage[T any](items []T, p Page) ([]T, bool) {
+	if len(items) > p.Limit {
+		return items[:p.Limit], true
+	}
+	return items, false
+}
+
 // ErrBadCursor is returned by a store for a StartingAfter that names no
 // object of the merchant's list: the client's mistake, answered 400 and
 // never told whether the id exists elsewhere.

@@ -83,10 +83,7 @@ func (s *Store) ListEvents(ctx context.Context, merchantID string, q customerd.E
 	if err != nil {
 		return nil, 0, false, err
 	}
-	more := len(events) > q.Limit
-	if more {
-		events = events[:q.Limit]
-	}
+	events, more := customerd.CutPage(events, q.Page)
 	return events, total, more, nil
 }
 

@@ -135,10 +135,7 @@ func listPage[T any](s *Store, ctx context.Context, table, columns string, keys 
 	if err != nil {
 		return nil, 0, false, err
 	}
-	more := len(items) > page.Limit
-	if more {
-		items = items[:page.Limit]
-	}
+	items, more := customerd.CutPage(items, page)
 	return items, total, more, nil
 }
 

@@ -111,10 +111,7 @@ func (s *Store) ListEvents(ctx context.Context, merchantID string, q customerd.E
 	if err != nil {
 		return nil, 0, false, err
 	}
-	more := len(events) > q.Limit
-	if more {
-		events = events[:q.Limit]
-	}
+	events, more := customerd.CutPage(events, q.Page)
 	return events, total, more, nil
 }
 
@@ -169,10 +166,7 @@ func (s *Store) listEventsFast(ctx context.Context, merchantID string, q custome
 	if err != nil {
 		return nil, 0, false, err
 	}
-	more := len(events) > q.Limit
-	if more {
-		events = events[:q.Limit]
-	}
+	events, more := customerd.CutPage(events, q.Page)
 	return events, total, more, nil
 }
 

@@ -35,10 +35,7 @@ func (s *Store) ListCustomers(ctx context.Context, merchantID string, q customer
 	if err != nil {
 		return nil, 0, false, err
 	}
-	more := len(customers) > q.Limit
-	if more {
-		customers = customers[:q.Limit]
-	}
+	customers, more := customerd.CutPage(customers, q.Page)
 	if t, ok := q.TotalOf(len(customers), more); ok {
 		total = t
 	}

@@ -106,10 +106,7 @@ func listPage[T any](ctx context.Context, db *sql.DB, table, columns, where stri
 	if err != nil {
 		return nil, 0, false, err
 	}
-	more := len(items) > page.Limit
-	if more {
-		items = items[:page.Limit]
-	}
+	items, more := customerd.CutPage(items, page)
 	return items, total, more, nil
 }
 
