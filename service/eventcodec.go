@@ -94,14 +94,10 @@ func (r *reader) uvarint() uint64 {
 	return v
 }
 
+// varint reads what binary.AppendVarint wrote: a zig-zag uvarint.
 func (r *reader) varint() int64 {
-	v, n := binary.Varint(r.b)
-	if n <= 0 {
-		r.err, r.b = errEventFormat, nil
-		return 0
-	}
-	r.b = r.b[n:]
-	return v
+	u := r.uvarint()
+	return int64(u>>1) ^ -int64(u&1)
 }
 
 func (r *reader) byte() byte {
@@ -144,17 +140,26 @@ func (r *reader) finish() error {
 	return r.err
 }
 
+// newReader starts reading a stored part in the binary form. A part
+// stored as JSON, as events were before, is decoded into v at once, and the
+// reader is nil.
+func newReader(b []byte, v any) (*reader, error) {
+	if len(b) > 0 && b[0] == '{' {
+		return nil, json.Unmarshal(b, v)
+	}
+	if len(b) == 0 || b[0] != eventFormatV1 {
+		return nil, errEventFormat
+	}
+	return &reader{b: b[1:]}, nil
+}
+
 // decodeKept reads a stored kept part, binary or JSON.
 func decodeKept(b []byte) (keptData, error) {
 	var k keptData
-	if len(b) > 0 && b[0] == '{' {
-		err := json.Unmarshal(b, &k)
+	r, err := newReader(b, &k)
+	if r == nil {
 		return k, err
 	}
-	if len(b) == 0 || b[0] != eventFormatV1 {
-		return k, errEventFormat
-	}
-	r := reader{b: b[1:]}
 	k.CountryCode = r.string()
 	k.DateCreated = r.varint()
 	k.LastUpdated = r.varint()
@@ -182,14 +187,10 @@ func decodeKept(b []byte) (keptData, error) {
 // decodePersonal reads an opened personal part, binary or JSON.
 func decodePersonal(b []byte) (personalData, error) {
 	var p personalData
-	if len(b) > 0 && b[0] == '{' {
-		err := json.Unmarshal(b, &p)
+	r, err := newReader(b, &p)
+	if r == nil {
 		return p, err
 	}
-	if len(b) == 0 || b[0] != eventFormatV1 {
-		return p, errEventFormat
-	}
-	r := reader{b: b[1:]}
 	p.ObjectReferenceID, p.MobileNumber, p.EmailAddress = r.string(), r.string(), r.string()
 	p.FirstName, p.LastName = r.string(), r.string()
 	if n := r.count(2); n > 0 {
