@@ -533,6 +533,12 @@ func TestResendDisableAndDelete(t *testing.T) {
 		e.create(t, "one")
 		first := e.allEvents(t)
 		e.recv.waitAll(t, "/hook", first, 10*time.Second)
+		// The attempt is recorded after the receiver answered it; a resend
+		// continues the count recorded.
+		waitFor(t, func() bool {
+			attempts, _, _, err := e.svc.ListWebhookAttempts(ctx, "acme", ep.ID, customerd.Page{Limit: 10})
+			return err == nil && len(attempts) == 1
+		}, "the first attempt's record")
 
 		// A resend delivers once more, as attempt 2.
 		ev, err := e.svc.ResendEvent(ctx, e.caller, first[0], ep.ID)
