@@ -1,7 +1,6 @@
 package dashboard_test
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"net/http"
@@ -11,7 +10,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -20,6 +18,7 @@ import (
 	"customerd/dashboard"
 	"customerd/fieldcrypt"
 	"customerd/httpapi"
+	"customerd/internal/syncbuf"
 	"customerd/service"
 	"customerd/sqlite"
 )
@@ -37,19 +36,6 @@ func newClock() *clock {
 func (c *clock) now() time.Time          { return time.Unix(0, c.ns.Load()).UTC() }
 func (c *clock) advance(d time.Duration) { c.ns.Add(int64(d)) }
 
-// syncBuffer is an access log the test can read while the server writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-
 // testDash is the dashboard as serve mounts it, in the API's server, on a
 // real service over a SQLite file.
 type testDash struct {
@@ -58,7 +44,7 @@ type testDash struct {
 	srv       *httptest.Server
 	key       string // merchant m1's key
 	clock     *clock
-	accessLog *syncBuffer
+	accessLog *syncbuf.Buffer
 }
 
 type options struct {
@@ -76,7 +62,7 @@ func newTestDash(t *testing.T, o options) *testDash {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &testDash{t: t, clock: newClock(), accessLog: &syncBuffer{}}
+	d := &testDash{t: t, clock: newClock(), accessLog: &syncbuf.Buffer{}}
 	d.svc, err = service.New(ctx, service.Config{Store: st, Vault: fieldcrypt.NewVault(mk), KeyCacheTTL: o.keyCacheTTL,
 		WebhookAllowInsecure: true})
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 
 	"customerd"
 	"customerd/httpapi"
+	"customerd/internal/syncbuf"
 )
 
 const bodyRateLimited = `{"status":"error","error_code":"too_many_requests",
@@ -61,22 +62,7 @@ func (h hookStore) Ping(ctx context.Context) error {
 }
 
 // logBuffer collects the server's JSON logs.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+type logBuffer struct{ syncbuf.Buffer }
 
 // records returns the log lines decoded.
 func (b *logBuffer) records(t *testing.T) []map[string]any {

@@ -10,28 +10,11 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"customerd/internal/syncbuf"
 )
-
-// syncBuffer is a bytes.Buffer safe for the server goroutine and the test.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 var keyPattern = regexp.MustCompile(`cdk_[0-9a-f]{40}`)
 
@@ -46,7 +29,7 @@ func cli(t *testing.T, env map[string]string, args ...string) (string, string, e
 // server is a running "customerd serve" in-process.
 type server struct {
 	addr   string
-	stderr *syncBuffer
+	stderr *syncbuf.Buffer
 	stop   func() error
 }
 
@@ -55,7 +38,7 @@ type server struct {
 func startServer(t *testing.T, db string, flags ...string) *server {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &server{stderr: &syncBuffer{}}
+	s := &server{stderr: &syncbuf.Buffer{}}
 	done := make(chan error, 1)
 	go func() {
 		args := append([]string{"serve", "--listen", "127.0.0.1:0", "--db", db}, flags...)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"customerd/internal/binarytest"
+	"customerd/internal/syncbuf"
 )
 
 // TestImportKilledMidwayResumesWithEveryRowOnce kills a real import with
@@ -51,7 +52,7 @@ func TestImportKilledMidwayResumesWithEveryRowOnce(t *testing.T) {
 	}
 	imp := exec.Command(bin, "import", "--merchant", "m1", "--progress", "log", file)
 	imp.Env = env
-	var stderr syncBuffer
+	var stderr syncbuf.Buffer
 	imp.Stderr = &stderr
 	if err := imp.Start(); err != nil {
 		t.Fatal(err)

@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"customerd/internal/binarytest"
+	"customerd/internal/syncbuf"
 	"customerd/postgres/pgtest"
 )
 
@@ -45,7 +46,7 @@ func customerdBinary(t *testing.T) string { return binarytest.Path(t) }
 // proc is a running "customerd serve".
 type proc struct {
 	cmd    *exec.Cmd
-	stderr *syncBuffer
+	stderr *syncbuf.Buffer
 	addr   string
 	exited chan struct{} // closed when the process has exited
 	err    error         // the Wait error, once exited is closed
@@ -61,7 +62,7 @@ func startProc(t *testing.T, bin string, db string, extra ...string) *proc {
 func startProcEnv(t *testing.T, bin string, env []string, db string, extra ...string) *proc {
 	t.Helper()
 	args := append([]string{"serve", "--listen", "127.0.0.1:0", "--db", db}, extra...)
-	p := &proc{cmd: exec.Command(bin, args...), stderr: &syncBuffer{}, exited: make(chan struct{})}
+	p := &proc{cmd: exec.Command(bin, args...), stderr: &syncbuf.Buffer{}, exited: make(chan struct{})}
 	p.cmd.Stderr = p.stderr
 	p.cmd.Env = append(env, "GORACE=halt_on_error=1")
 	if err := p.cmd.Start(); err != nil {

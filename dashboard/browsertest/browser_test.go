@@ -3,7 +3,6 @@
 package browsertest
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -25,32 +24,21 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"customerd/internal/binarytest"
+	"customerd/internal/syncbuf"
 )
 
 // server is a running "customerd serve" on a fresh SQLite file.
 type server struct {
 	addr, key, dashboard string
-	stderr               *syncBuffer
+	stderr               *syncbuf.Buffer
 }
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 // startServer starts the binary and reads, from its first run's log, the
 // sandbox key and the dashboard's address, as a newcomer would.
 func startServer(t *testing.T) *server {
 	t.Helper()
 	bin := binarytest.Path(t)
-	s := &server{stderr: &syncBuffer{}}
+	s := &server{stderr: &syncbuf.Buffer{}}
 	// Insecure webhooks: the test's endpoint is on 127.0.0.1.
 	cmd := exec.Command(bin, "serve", "--listen", "127.0.0.1:0", "--db", "sqlite:"+filepath.Join(t.TempDir(), "c.db"),
 		"--webhook-allow-insecure")
