@@ -712,39 +712,17 @@ func benchUpdateRaw(b *testing.B, db *cmpDB, group int) {
 		return ev.Exec(ctx)
 	}
 	exec := func(i int) error { return c.Stmt(i).Exec(ctx) }
-	done := measureCPU(b)
-	for i := 0; i < b.N; {
-		if err := exec(wBegin); err != nil {
-			b.Fatal(err)
-		}
+	groupCommits(b, group, exec, func() error {
 		av := c.Stmt(wActiveVersion)
+		defer av.Reset()
 		if err := av.BindText(1, cmpMerchant); err != nil {
-			b.Fatal(err)
+			return err
 		}
 		if row, err := av.Run(ctx); err != nil || !row || av.Int64(0) != 1 {
-			b.Fatalf("active version: %v %v", row, err)
+			return fmt.Errorf("active version: %v %v", row, err)
 		}
-		av.Reset()
-		for j := 0; j < group && i < b.N; j, i = j+1, i+1 {
-			if group > 1 {
-				if err := exec(wSavepoint); err != nil {
-					b.Fatal(err)
-				}
-			}
-			if err := run(i); err != nil {
-				b.Fatal(err)
-			}
-			if group > 1 {
-				if err := exec(wRelease); err != nil {
-					b.Fatal(err)
-				}
-			}
-		}
-		if err := exec(wCommit); err != nil {
-			b.Fatal(err)
-		}
-	}
-	done()
+		return nil
+	}, run)
 }
 
 func benchUpdateNcruces(b *testing.B, db *cmpDB, group int) {
@@ -799,37 +777,43 @@ func benchUpdateNcruces(b *testing.B, db *cmpDB, group int) {
 		return err
 	}
 	exec := func(i int) error { return c.stmts[i].Exec() }
-	done := measureCPU(b)
-	for i := 0; i < b.N; {
-		if err := exec(wBegin); err != nil {
-			b.Fatal(err)
-		}
+	groupCommits(b, group, exec, func() error {
 		av := c.stmts[wActiveVersion]
+		defer ncReset(av)
 		if err := av.BindText(1, cmpMerchant); err != nil {
-			b.Fatal(err)
+			return err
 		}
 		if !av.Step() || av.ColumnInt64(0) != 1 {
-			b.Fatalf("active version: %v", av.Err())
+			return fmt.Errorf("active version: %v", av.Err())
 		}
-		ncReset(av)
-		for j := 0; j < group && i < b.N; j, i = j+1, i+1 {
-			if group > 1 {
-				if err := exec(wSavepoint); err != nil {
-					b.Fatal(err)
-				}
-			}
-			if err := run(i); err != nil {
-				b.Fatal(err)
-			}
-			if group > 1 {
-				if err := exec(wRelease); err != nil {
-					b.Fatal(err)
-				}
-			}
-		}
-		if err := exec(wCommit); err != nil {
+		return nil
+	}, run)
+}
+
+// groupCommits makes b.N writes with run, group of them to a transaction,
+// each in a savepoint of its own when there are several, as the store's
+// writer does; each transaction first reads the active key version with
+// version. Its CPU is measured.
+func groupCommits(b *testing.B, group int, exec func(stmt int) error, version func() error, run func(i int) error) {
+	must := func(err error) {
+		if err != nil {
 			b.Fatal(err)
 		}
+	}
+	done := measureCPU(b)
+	for i := 0; i < b.N; {
+		must(exec(wBegin))
+		must(version())
+		for j := 0; j < group && i < b.N; j, i = j+1, i+1 {
+			if group > 1 {
+				must(exec(wSavepoint))
+			}
+			must(run(i))
+			if group > 1 {
+				must(exec(wRelease))
+			}
+		}
+		must(exec(wCommit))
 	}
 	done()
 }
