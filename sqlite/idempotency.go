@@ -36,41 +36,40 @@ func scanIdem(r rowScanner) (customerd.IdempotentRecord, error) {
 // a key to one change: the later write finds the earlier one's record.
 type claims struct {
 	mu sync.Mutex
-	m  map[string]customerd.IdempotentRecord
+	m  map[string]map[string]customerd.IdempotentRecord // by merchant, then keyed hash
 }
-
-func claimKey(merchantID string, keyHash []byte) string { return merchantID + "\x00" + string(keyHash) }
 
 // get returns the claim on the key, if there is one.
 func (c *claims) get(merchantID string, keyHash []byte) (customerd.IdempotentRecord, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	r, ok := c.m[claimKey(merchantID, keyHash)]
+	r, ok := c.m[merchantID][string(keyHash)]
 	return r, ok
 }
 
 // take stores r unless a claim live at now holds its key, which it returns.
 func (c *claims) take(r customerd.IdempotentRecord, now time.Time) (customerd.IdempotentRecord, bool) {
-	k := claimKey(r.MerchantID, r.KeyHash)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if held, ok := c.m[k]; ok && held.LiveAt(now) {
+	if held, ok := c.m[r.MerchantID][string(r.KeyHash)]; ok && held.LiveAt(now) {
 		return held, false
 	}
 	if c.m == nil {
-		c.m = map[string]customerd.IdempotentRecord{}
+		c.m = map[string]map[string]customerd.IdempotentRecord{}
 	}
-	c.m[k] = r
+	if c.m[r.MerchantID] == nil {
+		c.m[r.MerchantID] = map[string]customerd.IdempotentRecord{}
+	}
+	c.m[r.MerchantID][string(r.KeyHash)] = r
 	return r, true
 }
 
 // drop deletes the claim token holds on the key, if it still does.
 func (c *claims) drop(merchantID string, keyHash, token []byte) {
-	k := claimKey(merchantID, keyHash)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if held, ok := c.m[k]; ok && bytes.Equal(held.Token, token) {
-		delete(c.m, k)
+	if held, ok := c.m[merchantID][string(keyHash)]; ok && bytes.Equal(held.Token, token) {
+		delete(c.m[merchantID], string(keyHash))
 	}
 }
 
