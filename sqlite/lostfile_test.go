@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"customerd"
 	"customerd/sqlite"
@@ -39,6 +40,28 @@ func copyFile(t *testing.T, src, dst string) {
 // the next start never sees. From the moment that can be noticed, every
 // write and every Ping fail as unavailable, and nothing is created at the
 // path.
+// lateTempDir is t.TempDir for a store whose read pool may still be opening
+// a connection when Close returns: database/sql opens extra connections in
+// the background, and one that finishes after Close is closed then, its WAL
+// files with it. The directory's removal is retried for a moment.
+func lateTempDir(t *testing.T) string {
+	dir, err := os.MkdirTemp("", "lostfile-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		deadline := time.Now().Add(5 * time.Second)
+		for err := os.RemoveAll(dir); err != nil; err = os.RemoveAll(dir) {
+			if time.Now().After(deadline) {
+				t.Errorf("removing %s: %v", dir, err)
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	})
+	return dir
+}
+
 func TestWritesAreRefusedOnceTheDatabaseFileIsGone(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -81,7 +104,7 @@ func TestWritesAreRefusedOnceTheDatabaseFileIsGone(t *testing.T) {
 				name += ", database/sql only"
 			}
 			t.Run(name, func(t *testing.T) {
-				path := filepath.Join(t.TempDir(), "c.db")
+				path := filepath.Join(lateTempDir(t), "c.db")
 				s := open(t, path, opts...)
 				defer s.Close()
 				storetest.MustMerchant(t, s, "m1")
