@@ -66,9 +66,14 @@ type StoreReader interface {
 	// FindCustomerByRef returns the merchant's customer whose reference
 	// has this blind index, or ErrNotFound.
 	FindCustomerByRef(ctx context.Context, merchantID string, refIndex []byte) (SealedCustomer, error)
-	// CustomersAfter returns up to limit of the merchant's customers whose
-	// id sorts after afterID ("" for the first), in id order, erased ones
-	// left out: an export walks every customer with it, a page at a time.
+	// CustomersAfter returns up to limit of the merchant's customers that
+	// come after the one with id afterID ("" for the first, otherwise an id
+	// an earlier page returned), erased ones left out: an export walks every
+	// customer with it, a page at a time. The order is the store's own and
+	// the same from page to page, and customers inserted one after the other
+	// in that order are walked in it again, which makes an export imported
+	// into an empty database export to the same file: SQLite walks its table
+	// in the order of insertion, PostgreSQL its primary key (id order).
 	CustomersAfter(ctx context.Context, merchantID, afterID string, limit int) ([]SealedCustomer, error)
 	// ListCustomers returns a page of the merchant's customers that q
 	// selects, erased ones never among them, ordered by DateCreated and

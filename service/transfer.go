@@ -261,15 +261,15 @@ func reject(field, id, detail string) ImportResult {
 const exportPage = 1000
 
 // ExportCustomers calls fn with every customer of the merchant, decrypted,
-// in id order, erased customers left out; it stops at fn's first error and
-// returns it. It reads a page at a time, so its memory does not grow with
-// the merchant's size; each page sees the customers committed before it was
-// read. ENOTFOUND when the merchant has no keys (it does not exist).
+// in the store's order (Store.CustomersAfter), erased customers left out; it
+// stops at fn's first error and returns it. It reads a page at a time, so
+// its memory does not grow with the merchant's size; each page sees the
+// customers committed before it was read. ENOTFOUND when the merchant has
+// no keys (it does not exist).
 //
 // The next page is read while the customers of the current one are
-// decrypted and handed to fn: reading a page (one lookup per customer in
-// the table, in id order, not the table's) and opening it cost about the
-// same, so on two CPUs the two overlap. At most two pages are held.
+// decrypted and handed to fn, so on two CPUs the two overlap. At most two
+// pages are held.
 func (s *Service) ExportCustomers(ctx context.Context, merchantID string, fn func(*customerd.Customer) error) error {
 	if _, err := s.keyring(ctx, merchantID); err != nil {
 		return err

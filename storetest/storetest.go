@@ -57,7 +57,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"re-encryption: rows below a key version are listed, and replaced without touching their timestamps", testReencrypt},
 		{"keys: wrapped keys are stored, listed in order, unique, and deleted by master key", testWrappedKeys},
 		{"keys: merchants and API keys", testMerchantsAndAPIKeys},
-		{"export: every customer of a merchant in id order, a page at a time, without the erased", testCustomersAfter},
+		{"export: every customer of a merchant once, a page at a time, without the erased, in an order an import keeps", testCustomersAfter},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
