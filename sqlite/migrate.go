@@ -26,6 +26,14 @@ func migrate(ctx context.Context, db *sql.DB) ([]string, error) {
 		version INTEGER NOT NULL PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT`); err != nil {
 		return nil, fmt.Errorf("sqlite: create schema_migrations: %w", err)
 	}
+	// A migration that copies a table builds its indexes again: their
+	// sorts spill to temporary files, where the writer's temporary storage
+	// is otherwise memory, so that the memory of a migration does not grow
+	// with the database.
+	if _, err := db.ExecContext(ctx, `PRAGMA temp_store = FILE`); err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	defer db.ExecContext(context.WithoutCancel(ctx), `PRAGMA temp_store = MEMORY`) // the writer's own (see Open)
 	var applied []string
 	for _, m := range migrations {
 		done, err := applyOne(ctx, db, m)

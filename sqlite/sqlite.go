@@ -170,7 +170,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		s.closeDBs()
 		return nil, err
 	}
-	rawWrites := []string{rawUpdateSQL: updateSQL, rawInsertEventSQL: insertEventSQL}
+	rawWrites := []string{rawUpdateSQL: updateSQL, rawInsertEventSQL: insertEventSQL, rawInsertCustomerSQL: insertCustomerSQL}
 	if o.databaseSQLOnly {
 		rawWrites = nil
 	}
@@ -237,6 +237,9 @@ func (s *Store) checkFiles() error {
 	return nil
 }
 
+// insertCustomerSQL inserts a row of customerColumns.
+const insertCustomerSQL = `INSERT INTO customers (` + customerColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
 const customerColumns = `id, merchant_id, key_version, ref_index, object_reference_id, mobile_number,
 	mobile_country_code, email_address, first_name, last_name, date_created, last_updated, version,
 	mobile_index, email_index`
@@ -269,7 +272,7 @@ func (s *Store) prepare(ctx context.Context) error {
 	s.findKey = prep(s.rdb, `SELECT `+keyColumns+` FROM api_keys WHERE prefix = ?`)
 	s.listWraps = prep(s.rdb, qWraps)
 	s.activeVersion = prep(s.wdb, `SELECT MAX(version) FROM merchant_keys WHERE merchant_id = ? AND purpose = 'data'`)
-	s.insertCustomer = prep(s.wdb, `INSERT INTO customers (`+customerColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	s.insertCustomer = prep(s.wdb, insertCustomerSQL)
 	s.updateCustomer = prep(s.wdb, updateSQL)
 	s.insertEvent = prep(s.wdb, insertEventSQL)
 	s.webhookTargets = prep(s.wdb, qWebhookTargets)
@@ -476,14 +479,20 @@ func nullable(v []byte) any {
 // mapConstraint turns unique violations into customerd.ErrConflict and a
 // missing merchant into customerd.ErrNotFound.
 func mapConstraint(err error) error {
+	code := -1
 	var se *sqlite3.Error
-	if errors.As(err, &se) {
-		switch se.Code() {
-		case sqlite3lib.SQLITE_CONSTRAINT_UNIQUE, sqlite3lib.SQLITE_CONSTRAINT_PRIMARYKEY:
-			return customerd.ErrConflict
-		case sqlite3lib.SQLITE_CONSTRAINT_FOREIGNKEY:
-			return customerd.ErrNotFound
-		}
+	var re *rawsqlite.Error
+	switch {
+	case errors.As(err, &se):
+		code = se.Code()
+	case errors.As(err, &re):
+		code = re.Code
+	}
+	switch code {
+	case sqlite3lib.SQLITE_CONSTRAINT_UNIQUE, sqlite3lib.SQLITE_CONSTRAINT_PRIMARYKEY:
+		return customerd.ErrConflict
+	case sqlite3lib.SQLITE_CONSTRAINT_FOREIGNKEY:
+		return customerd.ErrNotFound
 	}
 	return err
 }

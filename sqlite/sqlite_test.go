@@ -102,7 +102,7 @@ func TestOpenReportsTheMigrationsItApplied(t *testing.T) {
 	s := open(t, path)
 	applied, version := s.Migrations()
 	s.Close()
-	want := []string{"0001_init.sql", "0002_webhooks.sql", "0003_events_append.sql"}
+	want := []string{"0001_init.sql", "0002_webhooks.sql", "0003_events_append.sql", "0004_named_unique_indexes.sql"}
 	if !slices.Equal(applied, want) || version != len(want) {
 		t.Fatalf("first open applied %v, version %d; want %v", applied, version, want)
 	}

@@ -56,14 +56,44 @@ func (t *txn) InsertCustomer(ctx context.Context, c *customerd.SealedCustomer, e
 	if err := t.checkKeyVersion(ctx, c.MerchantID, c.KeyVersion, ev.KeyVersion); err != nil {
 		return err
 	}
-	_, err := t.tx.StmtContext(ctx, t.s.insertCustomer).ExecContext(ctx,
-		c.ID, c.MerchantID, c.KeyVersion, c.RefIndex, c.ObjectReferenceID, c.MobileNumber,
-		c.MobileCountryCode, nullable(c.EmailAddress), nullable(c.FirstName), nullable(c.LastName),
-		c.DateCreated.Unix(), c.LastUpdated.Unix(), c.Version, nullable(c.MobileIndex), nullable(c.EmailIndex))
+	var err error
+	if raw := t.s.writer.raw; raw != nil {
+		err = insertRaw(ctx, raw.Stmt(rawStoreQueries+rawInsertCustomerSQL), c)
+	} else {
+		_, err = t.tx.StmtContext(ctx, t.s.insertCustomer).ExecContext(ctx,
+			c.ID, c.MerchantID, c.KeyVersion, c.RefIndex, c.ObjectReferenceID, c.MobileNumber,
+			c.MobileCountryCode, nullable(c.EmailAddress), nullable(c.FirstName), nullable(c.LastName),
+			c.DateCreated.Unix(), c.LastUpdated.Unix(), c.Version, nullable(c.MobileIndex), nullable(c.EmailIndex))
+	}
 	if err != nil {
 		return mapConstraint(err)
 	}
 	return t.insertEvent(ctx, ev)
+}
+
+// insertRaw runs insertCustomerSQL on the writer's raw statement: the
+// same statement, without database/sql, whose transaction statements
+// (Tx.StmtContext) are each kept until the transaction ends.
+func insertRaw(ctx context.Context, st *rawsqlite.Stmt, c *customerd.SealedCustomer) error {
+	defer st.Reset()
+	bindBlob := func(i int, v []byte) error {
+		if v != nil {
+			return st.BindBlob(i, v)
+		}
+		return st.BindNull(i)
+	}
+	for _, err := range [...]error{
+		st.BindText(1, c.ID), st.BindText(2, c.MerchantID), st.BindInt64(3, int64(c.KeyVersion)),
+		bindBlob(4, c.RefIndex), bindBlob(5, c.ObjectReferenceID), bindBlob(6, c.MobileNumber),
+		st.BindText(7, c.MobileCountryCode), bindBlob(8, c.EmailAddress), bindBlob(9, c.FirstName),
+		bindBlob(10, c.LastName), st.BindInt64(11, c.DateCreated.Unix()), st.BindInt64(12, c.LastUpdated.Unix()),
+		st.BindInt64(13, c.Version), bindBlob(14, c.MobileIndex), bindBlob(15, c.EmailIndex),
+	} {
+		if err != nil {
+			return err
+		}
+	}
+	return st.Exec(ctx)
 }
 
 // updateSQL writes only the columns whose flag is set, a field's blind
@@ -86,6 +116,7 @@ const updateSQL = `UPDATE customers SET
 const (
 	rawUpdateSQL = iota
 	rawInsertEventSQL
+	rawInsertCustomerSQL
 )
 
 // UpdateCustomer implements customerd.StoreTx. It runs updateSQL and

@@ -170,8 +170,8 @@ func TestMerchantAndKeyCommands(t *testing.T) {
 func TestMigrateSaysWhatItDid(t *testing.T) {
 	env := map[string]string{"CUSTOMERD_DB": "sqlite:" + filepath.Join(t.TempDir(), "c.db")}
 	for _, want := range [][2]string{
-		{"created schema version 3 (0001_init.sql, 0002_webhooks.sql, 0003_events_append.sql)\n", "webhook job queue (River): applied migrations 1 to "},
-		{"schema version 3 is up to date; nothing to apply\n", "webhook job queue (River): up to date\n"},
+		{"created schema version 4 (0001_init.sql, 0002_webhooks.sql, 0003_events_append.sql, 0004_named_unique_indexes.sql)\n", "webhook job queue (River): applied migrations 1 to "},
+		{"schema version 4 is up to date; nothing to apply\n", "webhook job queue (River): up to date\n"},
 	} {
 		out, _, err := cli(t, env, "migrate")
 		if err != nil || !strings.Contains(out, want[0]) || !strings.Contains(out, want[1]) {
