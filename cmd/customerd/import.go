@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"customerd"
@@ -59,6 +60,7 @@ func runImport(ctx context.Context, args []string, getenv func(string) string, s
 	allowRejects := fs.Bool("allow-rejects", false, "exit 0 even when rows were rejected")
 	notify := fs.Bool("notify", false, "send the webhooks of the import's events (without it, their events are logged but no webhook is sent)")
 	progress := fs.String("progress", "auto", "bar, log, or auto: a bar on a terminal, a log line every 5 s otherwise")
+	bulkLoad := fs.Bool("bulk", true, "SQLite: into a database without customers that no other process has open, load every row in one transaction and build the indexes after them (an interruption then commits nothing)")
 	yield := fs.String("yield", fmt.Sprint(defaultImportYield), "SQLite: share of its write time the import leaves the write lock free for others; 0 when nothing else writes")
 	pos, err := fs.parse(args)
 	if err != nil {
@@ -109,15 +111,21 @@ func runImport(ctx context.Context, args []string, getenv func(string) string, s
 	if err != nil {
 		return fmt.Errorf("import: %w", err)
 	}
-	so := storeOptions{}
-	if share > 0 {
-		so.wrapStore = func(s customerd.Store) customerd.Store {
-			if _, ok := s.(*sqlite.Store); ok {
-				return &yieldingStore{Store: s, share: share}
-			}
+	var bulk *bulkStore
+	so := storeOptions{wrapStore: func(s customerd.Store) customerd.Store {
+		lite, ok := s.(*sqlite.Store)
+		if !ok {
 			return s // PostgreSQL locks rows, not the database
 		}
-	}
+		if share > 0 {
+			s = &yieldingStore{Store: s, share: share}
+		}
+		if *bulkLoad && !*notify {
+			bulk = &bulkStore{Store: s, lite: lite}
+			s = bulk
+		}
+		return s
+	}}
 	svc, _, err := openServiceWith(ctx, *db, keys, stderr, so)
 	if err != nil {
 		return err
@@ -130,23 +138,60 @@ func runImport(ctx context.Context, args []string, getenv func(string) string, s
 	}
 
 	rejectsPath := file + ".rejects"
-	if err := os.Remove(rejectsPath); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("import: %w", err)
+	caller := customerd.Caller{MerchantID: *merchant, RequestID: importRequestID()}
+	// pass reads the file from its start and imports it.
+	pass := func() (*importer, error) {
+		if _, err := in.Seek(0, io.SeekStart); err != nil {
+			return nil, fmt.Errorf("import: %w", err)
+		}
+		if err := os.Remove(rejectsPath); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("import: %w", err)
+		}
+		var rep reporter = &logReporter{w: stderr, size: st.Size(), every: progressEvery}
+		if *progress == "bar" || *progress == "auto" && isTerminal(stderr) {
+			rep = newBarReporter(stderr, st.Size())
+		}
+		imp := &importer{svc: svc, caller: caller, opts: opts, batch: *batch, rejects: &rejectsFile{path: rejectsPath}, report: rep}
+		err := imp.run(ctx, transfer.NewReader(in, f))
+		rep.finish(imp.stats)
+		if cerr := imp.rejects.close(); cerr != nil && err == nil {
+			err = cerr
+		}
+		return imp, err
 	}
-	rj := &rejectsFile{path: rejectsPath}
-	defer rj.close()
-
-	var rep reporter = &logReporter{w: stderr, size: st.Size(), every: progressEvery}
-	if *progress == "bar" || *progress == "auto" && isTerminal(stderr) {
-		rep = newBarReporter(stderr, st.Size())
-	}
-	imp := &importer{svc: svc, caller: customerd.Caller{MerchantID: *merchant, RequestID: importRequestID()}, opts: opts,
-		batch: *batch, rejects: rj, report: rep}
 	start := time.Now()
-	runErr := imp.run(ctx, transfer.NewReader(in, f))
-	rep.finish(imp.stats)
-	if err := rj.close(); err != nil && runErr == nil {
-		runErr = err
+	var imp *importer
+	runErr := errNoBulk
+	committedNothing := false
+	if bulk != nil {
+		runErr = bulk.lite.BulkLoad(ctx, func(ctx context.Context, write sqlite.WriteFunc) error {
+			fmt.Fprintln(stderr, "customerd import: the database is empty: loading in one transaction, its indexes built at the end")
+			bulk.session.Store(&write)
+			defer bulk.session.Store(nil)
+			var err error
+			imp, err = pass()
+			return err
+		}, func() {
+			fmt.Fprintln(stderr, "customerd import: every row is in: building the indexes, then committing")
+		})
+		switch {
+		case errors.Is(runErr, sqlite.ErrBulkRepeats):
+			fmt.Fprintln(stderr, "customerd import: the file repeats an id or a reference: nothing was written; importing it a batch at a time")
+			runErr = errNoBulk
+		case errors.Is(runErr, sqlite.ErrBulkShared):
+			fmt.Fprintln(stderr, "customerd import: another process has the database open: importing a batch at a time")
+			runErr = errNoBulk
+		case errors.Is(runErr, sqlite.ErrBulkNotEmpty):
+			runErr = errNoBulk
+		case runErr != nil:
+			committedNothing = true
+		}
+	}
+	if runErr == errNoBulk {
+		imp, runErr = pass()
+	}
+	if imp == nil { // the file could not be read again
+		return runErr
 	}
 	s := imp.stats
 	elapsed := time.Since(start)
@@ -156,6 +201,10 @@ func runImport(ctx context.Context, args []string, getenv func(string) string, s
 		fmt.Fprintln(stdout, "--notify: the webhooks of these events are queued; a running customerd serve delivers them")
 	}
 	switch {
+	case committedNothing && errors.Is(runErr, context.Canceled):
+		return fmt.Errorf("import interrupted before its one transaction committed: nothing was written; run the same command again")
+	case committedNothing:
+		return fmt.Errorf("import stopped: %w (before its one transaction committed: nothing was written; run the same command again)", runErr)
 	case errors.Is(runErr, context.Canceled):
 		return fmt.Errorf("import interrupted: every row counted above is committed; run the same command again to import the rest")
 	case runErr != nil:
@@ -169,6 +218,26 @@ func runImport(ctx context.Context, args []string, getenv func(string) string, s
 		return errors.New(msg)
 	}
 	return nil
+}
+
+// errNoBulk is the outcome of an import not yet run: no bulk load was
+// tried, or it could not be.
+var errNoBulk = errors.New("no bulk load")
+
+// bulkStore sends the writes of the service to the transaction of a bulk
+// load while one runs (see sqlite.Store.BulkLoad), and to the store
+// otherwise.
+type bulkStore struct {
+	customerd.Store
+	lite    *sqlite.Store
+	session atomic.Pointer[sqlite.WriteFunc]
+}
+
+func (b *bulkStore) Write(ctx context.Context, fn func(ctx context.Context, tx customerd.StoreTx) error) error {
+	if w := b.session.Load(); w != nil {
+		return (*w)(ctx, fn)
+	}
+	return b.Store.Write(ctx, fn)
 }
 
 // importStats counts what an import did with the rows of its file.

@@ -1,0 +1,176 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sync"
+
+	"customerd"
+
+	sqlite3 "modernc.org/sqlite"
+	sqlite3lib "modernc.org/sqlite/lib"
+)
+
+// A first import into an empty database is written in one transaction in
+// which the indexes of customers and events are built once the rows are
+// in. Row by row, each customer and its event add an entry at a random
+// place in seven indexes (the ids, the reference's and the blind indexes'
+// keys, the events' customers), so once the indexes outgrow the page cache
+// every row dirties about seven pages, each written to the WAL at commit
+// and again by the checkpoint. Built at the end, each index is one sort
+// and one sequential write.
+//
+// The indexes dropped are read from the schema itself (sqlite_master), so
+// they are rebuilt exactly as the migrations made them. The one kept is
+// events' (merchant_id, sequence), which numbers each new event.
+
+// ErrBulkNotEmpty is returned by BulkLoad when the database holds
+// customers already: a bulk load is only for an empty one.
+var ErrBulkNotEmpty = errors.New("sqlite: the database holds customers already")
+
+// ErrBulkShared is returned by BulkLoad when another process has the
+// database open: a bulk load holds the write lock until it ends, which a
+// server on the same file cannot wait for.
+var ErrBulkShared = errors.New("sqlite: another process has the database open")
+
+// ErrBulkRepeats is returned by BulkLoad when the rows it loaded repeat a
+// key that must be unique (a customer's id, or a merchant's reference):
+// nothing is written, and the rows have to be loaded one batch at a time,
+// where each repeat is found and resolved.
+var ErrBulkRepeats = errors.New("sqlite: the loaded rows repeat a unique key")
+
+// bulkTables are the tables whose indexes a bulk load builds at its end.
+const qBulkIndexes = `SELECT name, sql FROM sqlite_master WHERE type = 'index'
+	AND tbl_name IN ('customers', 'events') AND sql IS NOT NULL ORDER BY tbl_name, name`
+
+// WriteFunc is the signature of Store.Write.
+type WriteFunc func(ctx context.Context, fn func(ctx context.Context, tx customerd.StoreTx) error) error
+
+// BulkLoad runs body with a write function that works as Write does, except
+// that every write it runs shares one transaction, which commits when body
+// has returned nil, after the indexes of customers and events are built
+// again; a write that fails is rolled back alone, as in Write. Until then
+// nothing body writes is visible or durable, and the write lock is held: an
+// error from body, a cancelled ctx, or a crash leaves the database as it
+// was. It refuses (ErrBulkNotEmpty, ErrBulkShared) before writing anything
+// unless the database holds no customer and no other process has it open,
+// and returns ErrBulkRepeats, having written nothing, when the rows repeat
+// a unique key. building, when not nil, is called as the indexes start to
+// be built.
+func (s *Store) BulkLoad(ctx context.Context, body func(ctx context.Context, write WriteFunc) error, building func()) error {
+	shared, err := openElsewhere(s.path)
+	if err != nil {
+		return err
+	}
+	if shared {
+		return ErrBulkShared
+	}
+	// The sorts of CREATE INDEX spill to temporary files, not to memory as
+	// the writer's temporary storage otherwise does, and use a second
+	// thread. Both are set back once the load has ended.
+	if _, err := s.wdb.ExecContext(ctx, `PRAGMA threads = 2`); err != nil {
+		return err
+	}
+	defer func() {
+		_, _ = s.wdb.ExecContext(context.WithoutCancel(ctx), `PRAGMA temp_store = MEMORY`)
+		_, _ = s.wdb.ExecContext(context.WithoutCancel(ctx), `PRAGMA threads = 0`)
+	}()
+	err = s.writer.do(ctx, func(_ context.Context, tx *sql.Tx) error {
+		var any int
+		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM customers)`).Scan(&any); err != nil {
+			return err
+		}
+		if any != 0 {
+			return ErrBulkNotEmpty
+		}
+		indexes, err := dropIndexes(ctx, tx)
+		if err != nil {
+			return err
+		}
+		s.cur.tx, s.cur.s = tx, s
+		if s.cur.versions == nil {
+			s.cur.versions, s.cur.targets = map[string]uint32{}, map[string][]customerd.WebhookTarget{}
+		}
+		clear(s.cur.versions)
+		clear(s.cur.targets)
+		var mu sync.Mutex
+		write := func(wctx context.Context, fn func(ctx context.Context, tx customerd.StoreTx) error) error {
+			mu.Lock()
+			defer mu.Unlock()
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(wctx, `SAVEPOINT bulk`); err != nil {
+				return err
+			}
+			err := fn(context.WithoutCancel(wctx), &s.cur)
+			if err != nil {
+				if _, rbErr := tx.ExecContext(context.WithoutCancel(wctx), `ROLLBACK TO bulk`); rbErr != nil {
+					err = errors.Join(err, rbErr)
+				}
+			}
+			if _, relErr := tx.ExecContext(context.WithoutCancel(wctx), `RELEASE bulk`); relErr != nil && err == nil {
+				err = relErr
+			}
+			return mapError(err)
+		}
+		if err := body(ctx, write); err != nil {
+			return err
+		}
+		mu.Lock() // no write of body's may still be running
+		defer mu.Unlock()
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if building != nil {
+			building()
+		}
+		if _, err := tx.ExecContext(ctx, `PRAGMA temp_store = FILE`); err != nil {
+			return err
+		}
+		for _, ix := range indexes {
+			if _, err := tx.ExecContext(ctx, ix.sql); err != nil {
+				var se *sqlite3.Error
+				if errors.As(err, &se) && se.Code() == sqlite3lib.SQLITE_CONSTRAINT_UNIQUE {
+					return ErrBulkRepeats
+				}
+				return fmt.Errorf("sqlite: building %s: %w", ix.name, err)
+			}
+		}
+		return nil
+	})
+	// The writer's next batch starts a new transaction: s.cur is set again
+	// by its first write.
+	return mapError(err)
+}
+
+type schemaIndex struct{ name, sql string }
+
+// dropIndexes drops the indexes of customers and events that the schema
+// declares, and returns their definitions.
+func dropIndexes(ctx context.Context, tx *sql.Tx) ([]schemaIndex, error) {
+	rows, err := tx.QueryContext(ctx, qBulkIndexes)
+	if err != nil {
+		return nil, err
+	}
+	var indexes []schemaIndex
+	for rows.Next() {
+		var ix schemaIndex
+		if err := rows.Scan(&ix.name, &ix.sql); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		indexes = append(indexes, ix)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	for _, ix := range indexes {
+		if _, err := tx.ExecContext(ctx, `DROP INDEX "`+ix.name+`"`); err != nil {
+			return nil, err
+		}
+	}
+	return indexes, nil
+}
