@@ -112,6 +112,7 @@ func runImport(ctx context.Context, args []string, getenv func(string) string, s
 		return fmt.Errorf("import: %w", err)
 	}
 	var bulk *bulkStore
+	var order *inFileOrder
 	so := storeOptions{wrapStore: func(s customerd.Store) customerd.Store {
 		lite, ok := s.(*sqlite.Store)
 		if !ok {
@@ -124,7 +125,8 @@ func runImport(ctx context.Context, args []string, getenv func(string) string, s
 			bulk = &bulkStore{Store: s, lite: lite}
 			s = bulk
 		}
-		return s
+		order = &inFileOrder{Store: s}
+		return order
 	}}
 	svc, _, err := openServiceWith(ctx, *db, keys, stderr, so)
 	if err != nil {
@@ -151,7 +153,11 @@ func runImport(ctx context.Context, args []string, getenv func(string) string, s
 		if *progress == "bar" || *progress == "auto" && isTerminal(stderr) {
 			rep = newBarReporter(stderr, st.Size())
 		}
-		imp := &importer{svc: svc, caller: caller, opts: opts, batch: *batch, rejects: &rejectsFile{path: rejectsPath}, report: rep}
+		if order != nil {
+			order.reset()
+		}
+		imp := &importer{svc: svc, caller: caller, opts: opts, batch: *batch, rejects: &rejectsFile{path: rejectsPath}, report: rep,
+			order: order}
 		err := imp.run(ctx, transfer.NewReader(in, f))
 		rep.finish(imp.stats)
 		if cerr := imp.rejects.close(); cerr != nil && err == nil {
@@ -224,6 +230,57 @@ func runImport(ctx context.Context, args []string, getenv func(string) string, s
 // tried, or it could not be.
 var errNoBulk = errors.New("no bulk load")
 
+// inFileOrder runs the writes of an import's batches in the order of the
+// batches in the file, while the batches are sealed in parallel: a SQLite
+// export walks the customers in the order they were inserted, so an
+// export imported into an empty database exports to the same file again.
+// A write outside any batch runs at once.
+type inFileOrder struct {
+	customerd.Store
+	mu    sync.Mutex
+	next  int           // the batch whose writes may run
+	moved chan struct{} // closed when next moves on
+}
+
+// batchKey is the context key of the batch a write belongs to.
+type batchKey struct{}
+
+func (o *inFileOrder) reset() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.next, o.moved = 0, make(chan struct{})
+}
+
+func (o *inFileOrder) Write(ctx context.Context, fn func(ctx context.Context, tx customerd.StoreTx) error) error {
+	if seq, ok := ctx.Value(batchKey{}).(int); ok {
+		for {
+			o.mu.Lock()
+			next, moved := o.next, o.moved
+			o.mu.Unlock()
+			if next >= seq {
+				break
+			}
+			select {
+			case <-moved:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+	}
+	return o.Store.Write(ctx, fn)
+}
+
+// done lets the batch after seq write.
+func (o *inFileOrder) done(seq int) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.next == seq {
+		o.next = seq + 1
+		close(o.moved)
+		o.moved = make(chan struct{})
+	}
+}
+
 // bulkStore sends the writes of the service to the transaction of a bulk
 // load while one runs (see sqlite.Store.BulkLoad), and to the store
 // otherwise.
@@ -276,6 +333,7 @@ type importer struct {
 	rejects *rejectsFile
 	report  reporter
 	stats   importStats
+	order   *inFileOrder // nil when the store's export order is not the order of insertion
 }
 
 func (im *importer) run(ctx context.Context, r *transfer.Reader) error {
@@ -296,9 +354,13 @@ func (im *importer) run(ctx context.Context, r *transfer.Reader) error {
 			defer wg.Done()
 			for b := range todo {
 				if ctx.Err() == nil {
-					b.results, b.err = im.svc.ImportCustomers(ctx, im.caller, im.opts, b.items)
+					bctx := context.WithValue(ctx, batchKey{}, b.seq)
+					b.results, b.err = im.svc.ImportCustomers(bctx, im.caller, im.opts, b.items)
 				} else {
 					b.err = ctx.Err()
+				}
+				if im.order != nil {
+					im.order.done(b.seq)
 				}
 				done <- b
 			}
