@@ -9,7 +9,6 @@ import (
 
 	"customerd"
 
-	sqlite3 "modernc.org/sqlite"
 	sqlite3lib "modernc.org/sqlite/lib"
 )
 
@@ -132,8 +131,7 @@ func (s *Store) BulkLoad(ctx context.Context, body func(ctx context.Context, wri
 		}
 		for _, ix := range indexes {
 			if _, err := tx.ExecContext(ctx, ix.sql); err != nil {
-				var se *sqlite3.Error
-				if errors.As(err, &se) && se.Code() == sqlite3lib.SQLITE_CONSTRAINT_UNIQUE {
+				if resultCode(err) == sqlite3lib.SQLITE_CONSTRAINT_UNIQUE {
 					return ErrBulkRepeats
 				}
 				return fmt.Errorf("sqlite: building %s: %w", ix.name, err)

@@ -25,19 +25,24 @@ func mapError(err error) error {
 	if customerd.ErrorCode(err) != customerd.EINTERNAL {
 		return err // already a domain error, or already unavailable
 	}
-	code := -1
-	var se *sqlite3.Error
-	var re *rawsqlite.Error
-	switch {
-	case errors.As(err, &se):
-		code = se.Code()
-	case errors.As(err, &re):
-		code = re.Code
-	}
-	switch primary := code & 0xff; {
+	switch primary := resultCode(err) & 0xff; {
 	case primary == sqlite3lib.SQLITE_FULL, primary == sqlite3lib.SQLITE_IOERR, primary == sqlite3lib.SQLITE_CANTOPEN,
 		errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EMFILE), errors.Is(err, syscall.ENFILE):
 		return customerd.Unavailable(err)
 	}
 	return err
+}
+
+// resultCode is the extended result code of a SQLite error from either
+// binding, or -1 for an error that is not one.
+func resultCode(err error) int {
+	var se *sqlite3.Error
+	var re *rawsqlite.Error
+	switch {
+	case errors.As(err, &se):
+		return se.Code()
+	case errors.As(err, &re):
+		return re.Code
+	}
+	return -1
 }

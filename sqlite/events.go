@@ -28,15 +28,11 @@ func (t *txn) insertEvent(ctx context.Context, ev *customerd.SealedEvent) error 
 	if raw := t.s.writer.raw; raw != nil {
 		st := raw.Stmt(rawStoreQueries + rawInsertEventSQL)
 		defer st.Reset()
-		personal := st.BindNull(12)
-		if ev.Personal != nil {
-			personal = st.BindBlob(12, ev.Personal)
-		}
 		for _, err := range [...]error{
 			st.BindText(1, ev.ID), st.BindText(2, ev.MerchantID), st.BindText(3, ev.Type), st.BindText(4, ev.CustomerID),
 			st.BindInt64(5, ev.CustomerVersion), st.BindInt64(6, ev.Created.Unix()), st.BindText(7, ev.RequestID),
 			st.BindText(8, ev.APIKeyPrefix), st.BindText(9, ev.IdempotencyKey), st.BindBlob(10, ev.Kept),
-			st.BindInt64(11, int64(ev.KeyVersion)), personal,
+			st.BindInt64(11, int64(ev.KeyVersion)), st.BindBlobOrNull(12, ev.Personal),
 		} {
 			if err != nil {
 				return err

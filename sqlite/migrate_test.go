@@ -10,24 +10,32 @@ import (
 	"customerd"
 )
 
-// A database made before the event log became a rowid table keeps its
-// events, in order, and takes new ones after them.
-func TestEventsSurviveTheMoveToARowidTable(t *testing.T) {
-	ctx := context.Background()
+// databaseAt makes a database with the first n migrations applied, as an
+// earlier build left it, and returns its path and a connection to it.
+func databaseAt(t *testing.T, n int) (string, *sql.DB) {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "c.db")
 	db, err := sql.Open("sqlite", "file:"+path+"?_txlock=immediate"+pragmas)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.ExecContext(ctx, `CREATE TABLE schema_migrations (
+	if _, err := db.Exec(`CREATE TABLE schema_migrations (
 		version INTEGER NOT NULL PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT`); err != nil {
 		t.Fatal(err)
 	}
-	for _, m := range migrations[:2] {
-		if _, err := applyOne(ctx, db, m); err != nil {
+	for _, m := range migrations[:n] {
+		if _, err := applyOne(context.Background(), db, m); err != nil {
 			t.Fatal(err)
 		}
 	}
+	return path, db
+}
+
+// A database made before the event log became a rowid table keeps its
+// events, in order, and takes new ones after them.
+func TestEventsSurviveTheMoveToARowidTable(t *testing.T) {
+	ctx := context.Background()
+	path, db := databaseAt(t, 2)
 	if _, err := db.ExecContext(ctx, `INSERT INTO merchants (id, created_at) VALUES ('m1', 0)`); err != nil {
 		t.Fatal(err)
 	}
@@ -69,20 +77,7 @@ func TestEventsSurviveTheMoveToARowidTable(t *testing.T) {
 // unique, in indexes an import can drop.
 func TestKeysSurviveTheMoveToNamedIndexes(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "c.db")
-	db, err := sql.Open("sqlite", "file:"+path+"?_txlock=immediate"+pragmas)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.ExecContext(ctx, `CREATE TABLE schema_migrations (
-		version INTEGER NOT NULL PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT`); err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range migrations[:3] {
-		if _, err := applyOne(ctx, db, m); err != nil {
-			t.Fatal(err)
-		}
-	}
+	path, db := databaseAt(t, 3)
 	for _, q := range []string{
 		`INSERT INTO merchants (id, created_at) VALUES ('m1', 0)`,
 		`INSERT INTO customers (rowid, id, merchant_id, version, ref_index, key_version, object_reference_id, mobile_number,

@@ -26,7 +26,6 @@ import (
 	"customerd/sqlite/internal/rawsqlite"
 	"customerd/sqlite/internal/stmtcache"
 
-	sqlite3 "modernc.org/sqlite"
 	sqlite3lib "modernc.org/sqlite/lib"
 )
 
@@ -479,16 +478,7 @@ func nullable(v []byte) any {
 // mapConstraint turns unique violations into customerd.ErrConflict and a
 // missing merchant into customerd.ErrNotFound.
 func mapConstraint(err error) error {
-	code := -1
-	var se *sqlite3.Error
-	var re *rawsqlite.Error
-	switch {
-	case errors.As(err, &se):
-		code = se.Code()
-	case errors.As(err, &re):
-		code = re.Code
-	}
-	switch code {
+	switch resultCode(err) {
 	case sqlite3lib.SQLITE_CONSTRAINT_UNIQUE, sqlite3lib.SQLITE_CONSTRAINT_PRIMARYKEY:
 		return customerd.ErrConflict
 	case sqlite3lib.SQLITE_CONSTRAINT_FOREIGNKEY:

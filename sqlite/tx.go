@@ -76,18 +76,12 @@ func (t *txn) InsertCustomer(ctx context.Context, c *customerd.SealedCustomer, e
 // (Tx.StmtContext) are each kept until the transaction ends.
 func insertRaw(ctx context.Context, st *rawsqlite.Stmt, c *customerd.SealedCustomer) error {
 	defer st.Reset()
-	bindBlob := func(i int, v []byte) error {
-		if v != nil {
-			return st.BindBlob(i, v)
-		}
-		return st.BindNull(i)
-	}
 	for _, err := range [...]error{
 		st.BindText(1, c.ID), st.BindText(2, c.MerchantID), st.BindInt64(3, int64(c.KeyVersion)),
-		bindBlob(4, c.RefIndex), bindBlob(5, c.ObjectReferenceID), bindBlob(6, c.MobileNumber),
-		st.BindText(7, c.MobileCountryCode), bindBlob(8, c.EmailAddress), bindBlob(9, c.FirstName),
-		bindBlob(10, c.LastName), st.BindInt64(11, c.DateCreated.Unix()), st.BindInt64(12, c.LastUpdated.Unix()),
-		st.BindInt64(13, c.Version), bindBlob(14, c.MobileIndex), bindBlob(15, c.EmailIndex),
+		st.BindBlobOrNull(4, c.RefIndex), st.BindBlobOrNull(5, c.ObjectReferenceID), st.BindBlobOrNull(6, c.MobileNumber),
+		st.BindText(7, c.MobileCountryCode), st.BindBlobOrNull(8, c.EmailAddress), st.BindBlobOrNull(9, c.FirstName),
+		st.BindBlobOrNull(10, c.LastName), st.BindInt64(11, c.DateCreated.Unix()), st.BindInt64(12, c.LastUpdated.Unix()),
+		st.BindInt64(13, c.Version), st.BindBlobOrNull(14, c.MobileIndex), st.BindBlobOrNull(15, c.EmailIndex),
 	} {
 		if err != nil {
 			return err
@@ -157,20 +151,14 @@ func (t *txn) UpdateCustomer(ctx context.Context, u customerd.SealedUpdate, ev *
 
 func updateRaw(ctx context.Context, st *rawsqlite.Stmt, u customerd.SealedUpdate) (bool, error) {
 	defer st.Reset()
-	bindBlob := func(i int, v []byte) error {
-		if v != nil {
-			return st.BindBlob(i, v)
-		}
-		return st.BindNull(i)
-	}
 	for _, err := range [...]error{
-		st.BindBool(1, u.MobileNumber.Set), bindBlob(2, u.MobileNumber.Sealed),
+		st.BindBool(1, u.MobileNumber.Set), st.BindBlobOrNull(2, u.MobileNumber.Sealed),
 		st.BindBool(3, u.MobileCountryCode.Set), st.BindText(4, u.MobileCountryCode.Value),
-		st.BindBool(5, u.EmailAddress.Set), bindBlob(6, u.EmailAddress.Sealed),
-		st.BindBool(7, u.FirstName.Set), bindBlob(8, u.FirstName.Sealed),
-		st.BindBool(9, u.LastName.Set), bindBlob(10, u.LastName.Sealed),
+		st.BindBool(5, u.EmailAddress.Set), st.BindBlobOrNull(6, u.EmailAddress.Sealed),
+		st.BindBool(7, u.FirstName.Set), st.BindBlobOrNull(8, u.FirstName.Sealed),
+		st.BindBool(9, u.LastName.Set), st.BindBlobOrNull(10, u.LastName.Sealed),
 		st.BindInt64(11, u.Now.Unix()), st.BindText(12, u.MerchantID), st.BindText(13, u.ID), st.BindInt64(14, u.Version),
-		bindBlob(15, u.MobileNumber.Index), bindBlob(16, u.EmailAddress.Index),
+		st.BindBlobOrNull(15, u.MobileNumber.Index), st.BindBlobOrNull(16, u.EmailAddress.Index),
 	} {
 		if err != nil {
 			return false, err

@@ -16,27 +16,40 @@ import (
 	"customerd/internal/syncbuf"
 )
 
-// TestImportKilledMidwayResumesWithEveryRowOnce kills a real import with
-// SIGKILL while it commits, runs it again, and finds every row of the file
-// stored exactly once, with exactly one customer.created event.
-func TestImportKilledMidwayResumesWithEveryRowOnce(t *testing.T) {
-	bin := customerdBinary(t)
+// killN is how many rows the file of a kill test holds.
+const killN = 60000
+
+// killFixture makes a database with merchant m1 and a file of killN rows
+// for the import kill tests, and returns the binary, the database's path,
+// the environment naming it and the file.
+func killFixture(t *testing.T) (bin, dbPath string, env []string, file string) {
+	t.Helper()
+	bin = customerdBinary(t)
 	dir := t.TempDir()
-	dbPath := filepath.Join(dir, "c.db")
-	db := "sqlite:" + dbPath
-	env := append(binarytest.ChildEnv(), "CUSTOMERD_DB="+db)
+	dbPath = filepath.Join(dir, "c.db")
+	env = append(binarytest.ChildEnv(), "CUSTOMERD_DB=sqlite:"+dbPath)
 	mk := exec.Command(bin, "merchant", "create", "m1")
 	mk.Env = env
 	if out, err := mk.CombinedOutput(); err != nil {
 		t.Fatalf("merchant create: %v\n%s", err, out)
 	}
-	const n = 60000
 	var b strings.Builder
-	for i := range n {
+	for i := range killN {
 		b.WriteString(juspayLine(i) + "\n")
 	}
-	file := filepath.Join(dir, "juspay.ndjson")
-	os.WriteFile(file, []byte(b.String()), 0o600)
+	file = filepath.Join(dir, "juspay.ndjson")
+	if err := os.WriteFile(file, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return bin, dbPath, env, file
+}
+
+// TestImportKilledMidwayResumesWithEveryRowOnce kills a real import with
+// SIGKILL while it commits, runs it again, and finds every row of the file
+// stored exactly once, with exactly one customer.created event.
+func TestImportKilledMidwayResumesWithEveryRowOnce(t *testing.T) {
+	bin, dbPath, env, file := killFixture(t)
+	const n = killN
 
 	conn, err := sql.Open("sqlite", "file:"+dbPath+"?mode=ro")
 	if err != nil {
@@ -108,22 +121,8 @@ func TestImportKilledMidwayResumesWithEveryRowOnce(t *testing.T) {
 // database is as it was, with every index, and the same command run again
 // imports every row once.
 func TestBulkImportKilledMidwayLeavesNothingAndResumes(t *testing.T) {
-	bin := customerdBinary(t)
-	dir := t.TempDir()
-	dbPath := filepath.Join(dir, "c.db")
-	env := append(binarytest.ChildEnv(), "CUSTOMERD_DB=sqlite:"+dbPath)
-	mk := exec.Command(bin, "merchant", "create", "m1")
-	mk.Env = env
-	if out, err := mk.CombinedOutput(); err != nil {
-		t.Fatalf("merchant create: %v\n%s", err, out)
-	}
-	const n = 60000
-	var b strings.Builder
-	for i := range n {
-		b.WriteString(juspayLine(i) + "\n")
-	}
-	file := filepath.Join(dir, "juspay.ndjson")
-	os.WriteFile(file, []byte(b.String()), 0o600)
+	bin, dbPath, env, file := killFixture(t)
+	const n = killN
 
 	// No connection of this process may have the database open while the
 	// import runs: it would load a batch at a time.

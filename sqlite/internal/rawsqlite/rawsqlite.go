@@ -496,6 +496,15 @@ func (s *Stmt) BindBlob(i int, v []byte) error {
 	return s.check(lib.Xsqlite3_bind_blob(s.c.tls, s.p, int32(i), p, int32(len(v)), destructor))
 }
 
+// BindBlobOrNull binds v to the 1-based parameter i, or NULL when v is
+// nil: an optional field that is not set.
+func (s *Stmt) BindBlobOrNull(i int, v []byte) error {
+	if v == nil {
+		return s.BindNull(i)
+	}
+	return s.BindBlob(i, v)
+}
+
 // BindInt64 binds v to the 1-based parameter i.
 func (s *Stmt) BindInt64(i int, v int64) error {
 	s.bound = true
