@@ -40,9 +40,13 @@ var ErrBulkShared = errors.New("sqlite: another process has the database open")
 // where each repeat is found and resolved.
 var ErrBulkRepeats = errors.New("sqlite: the loaded rows repeat a unique key")
 
-// bulkTables are the tables whose indexes a bulk load builds at its end.
+// errBulkWriteFailed marks the error of a write that ended a bulk load.
+var errBulkWriteFailed = errors.New("sqlite: a write of the bulk load failed, and nothing was written")
+
+// qBulkIndexes lists the indexes a bulk load drops and builds at its end.
 const qBulkIndexes = `SELECT name, sql FROM sqlite_master WHERE type = 'index'
-	AND tbl_name IN ('customers', 'events') AND sql IS NOT NULL ORDER BY tbl_name, name`
+	AND tbl_name IN ('customers', 'events') AND sql IS NOT NULL
+	ORDER BY tbl_name, name`
 
 // WriteFunc is the signature of Store.Write.
 type WriteFunc func(ctx context.Context, fn func(ctx context.Context, tx customerd.StoreTx) error) error
@@ -50,7 +54,8 @@ type WriteFunc func(ctx context.Context, fn func(ctx context.Context, tx custome
 // BulkLoad runs body with a write function that works as Write does, except
 // that every write it runs shares one transaction, which commits when body
 // has returned nil, after the indexes of customers and events are built
-// again; a write that fails is rolled back alone, as in Write. Until then
+// again. A write that fails ends the load: it and every later write return
+// its error, and so does BulkLoad, having written nothing. Until then
 // nothing body writes is visible or durable, and the write lock is held: an
 // error from body, a cancelled ctx, or a crash leaves the database as it
 // was. It refuses (ErrBulkNotEmpty, ErrBulkShared) before writing anything
@@ -94,38 +99,60 @@ func (s *Store) BulkLoad(ctx context.Context, body func(ctx context.Context, wri
 		}
 		clear(s.cur.versions)
 		clear(s.cur.targets)
+		// A write does not run in a savepoint of its own, as in Write: a
+		// savepoint's journal grows with every page the load changes and
+		// is walked again as each statement ends, which cost a fifth of
+		// the load. A write that fails ends the load instead, with nothing
+		// written; the unique keys, the cause of most failed writes, are
+		// not checked before the end.
 		var mu sync.Mutex
+		var failed error
 		write := func(wctx context.Context, fn func(ctx context.Context, tx customerd.StoreTx) error) error {
 			mu.Lock()
 			defer mu.Unlock()
+			if failed != nil {
+				return failed
+			}
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			if _, err := tx.ExecContext(wctx, `SAVEPOINT bulk`); err != nil {
-				return err
-			}
-			err := fn(context.WithoutCancel(wctx), &s.cur)
-			if err != nil {
-				if _, rbErr := tx.ExecContext(context.WithoutCancel(wctx), `ROLLBACK TO bulk`); rbErr != nil {
-					err = errors.Join(err, rbErr)
+			if err := fn(context.WithoutCancel(wctx), &s.cur); err != nil {
+				failed = fmt.Errorf("%w: %w", errBulkWriteFailed, mapError(err))
+				if customerd.ErrorCode(err) == customerd.ECONFLICT {
+					// A key the load keeps checking: the rows are to be
+					// loaded a batch at a time, where conflicts resolve.
+					failed = ErrBulkRepeats
 				}
+				return failed
 			}
-			if _, relErr := tx.ExecContext(context.WithoutCancel(wctx), `RELEASE bulk`); relErr != nil && err == nil {
-				err = relErr
-			}
-			return mapError(err)
+			return nil
 		}
 		if err := body(ctx, write); err != nil {
 			return err
 		}
 		mu.Lock() // no write of body's may still be running
 		defer mu.Unlock()
+		if failed != nil {
+			return failed
+		}
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		if building != nil {
 			building()
 		}
+		// The commit makes the WAL durable, more than a gigabyte for a
+		// million rows: it is flushed now, while the indexes are built on
+		// the CPUs, so that little is left for the commit to wait for.
+		flushed := make(chan struct{})
+		go func() {
+			defer close(flushed)
+			// SQLite locks no byte of the WAL, so a descriptor of this
+			// process's own may be opened and closed on it. A failure is
+			// the commit's own sync's to report.
+			_ = syncFile(s.path + "-wal")
+		}()
+		defer func() { <-flushed }()
 		if _, err := tx.ExecContext(ctx, `PRAGMA temp_store = FILE`); err != nil {
 			return err
 		}
