@@ -56,7 +56,7 @@ func runImport(ctx context.Context, args []string, getenv func(string) string, s
 	merchant := fs.String("merchant", "", "the merchant the customers are imported into (required)")
 	format := fs.String("format", "auto", "csv, ndjson, or auto: NDJSON when the first line starts with {")
 	onConflict := fs.String("on-conflict", "fail", "a row whose id or object_reference_id is stored with other values: fail (rejected), skip, or update")
-	batch := fs.Int("batch", defaultImportBatch, "rows per transaction")
+	batch := fs.Int("batch", defaultImportBatch, "rows per transaction, or per write when a bulk load puts every row in one (--bulk)")
 	allowRejects := fs.Bool("allow-rejects", false, "exit 0 even when rows were rejected")
 	notify := fs.Bool("notify", false, "send the webhooks of the import's events (without it, their events are logged but no webhook is sent)")
 	progress := fs.String("progress", "auto", "bar, log, or auto: a bar on a terminal, a log line every 5 s otherwise")
