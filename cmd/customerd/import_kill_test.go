@@ -44,6 +44,24 @@ func killFixture(t *testing.T) (bin, dbPath string, env []string, file string) {
 	return bin, dbPath, env, file
 }
 
+// killWhen kills the running import with SIGKILL as soon as ready
+// reports true, and fails the test if that takes a minute.
+func killWhen(t *testing.T, imp *exec.Cmd, stderr *syncbuf.Buffer, what string, ready func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for !ready() {
+		if time.Now().After(deadline) {
+			imp.Process.Kill()
+			t.Fatalf("the import %s in a minute:\n%s", what, stderr.String())
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	if err := imp.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	imp.Wait()
+}
+
 // TestImportKilledMidwayResumesWithEveryRowOnce kills a real import with
 // SIGKILL while it commits, runs it again, and finds every row of the file
 // stored exactly once, with exactly one customer.created event.
@@ -75,18 +93,7 @@ func TestImportKilledMidwayResumesWithEveryRowOnce(t *testing.T) {
 	if err := imp.Start(); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(60 * time.Second)
-	for count(`SELECT COUNT(*) FROM customers`) < 2000 {
-		if time.Now().After(deadline) {
-			imp.Process.Kill()
-			t.Fatalf("the import committed nothing in a minute:\n%s", stderr.String())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	if err := imp.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	imp.Wait()
+	killWhen(t, imp, &stderr, "committed nothing", func() bool { return count(`SELECT COUNT(*) FROM customers`) >= 2000 })
 	if !strings.Contains(stderr.String(), "another process has the database open") {
 		t.Fatalf("the import did not see the database open in this process:\n%s", stderr.String())
 	}
@@ -133,22 +140,11 @@ func TestBulkImportKilledMidwayLeavesNothingAndResumes(t *testing.T) {
 	if err := imp.Start(); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(60 * time.Second)
-	for {
+	killWhen(t, imp, &stderr, "wrote nothing", func() bool {
 		// The load's pages reach the WAL as the page cache spills them.
-		if st, err := os.Stat(dbPath + "-wal"); err == nil && st.Size() > 8<<20 {
-			break
-		}
-		if time.Now().After(deadline) {
-			imp.Process.Kill()
-			t.Fatalf("the import wrote nothing in a minute:\n%s", stderr.String())
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-	if err := imp.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	imp.Wait()
+		st, err := os.Stat(dbPath + "-wal")
+		return err == nil && st.Size() > 8<<20
+	})
 	if !strings.Contains(stderr.String(), "loading in one transaction") {
 		t.Fatalf("the import did not load in one transaction:\n%s", stderr.String())
 	}
