@@ -71,9 +71,10 @@ func (s *Store) BulkLoad(ctx context.Context, body func(ctx context.Context, wri
 	if shared {
 		return ErrBulkShared
 	}
-	// The sorts of CREATE INDEX spill to temporary files, not to memory as
-	// the writer's temporary storage otherwise does, and use a second
-	// thread. Both are set back once the load has ended.
+	// The sorts of CREATE INDEX use a second thread, and spill to
+	// temporary files (set below, before the builds), not to memory as the
+	// writer's temporary storage otherwise does. Both are set back once the
+	// load has ended.
 	if _, err := s.wdb.ExecContext(ctx, `PRAGMA threads = 2`); err != nil {
 		return err
 	}
@@ -93,12 +94,7 @@ func (s *Store) BulkLoad(ctx context.Context, body func(ctx context.Context, wri
 		if err != nil {
 			return err
 		}
-		s.cur.tx, s.cur.s = tx, s
-		if s.cur.versions == nil {
-			s.cur.versions, s.cur.targets = map[string]uint32{}, map[string][]customerd.WebhookTarget{}
-		}
-		clear(s.cur.versions)
-		clear(s.cur.targets)
+		s.cur.begin(s, tx)
 		// A write does not run in a savepoint of its own, as in Write: a
 		// savepoint's journal grows with every page the load changes and
 		// is walked again as each statement ends, which cost a fifth of

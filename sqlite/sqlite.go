@@ -456,12 +456,7 @@ func (s *Store) ListWrappedKeys(ctx context.Context, merchantID string) ([]custo
 func (s *Store) Write(ctx context.Context, fn func(ctx context.Context, tx customerd.StoreTx) error) error {
 	return mapError(s.writer.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if s.cur.tx != tx { // the first write of a new batch
-			s.cur.tx, s.cur.s = tx, s
-			if s.cur.versions == nil {
-				s.cur.versions, s.cur.targets = map[string]uint32{}, map[string][]customerd.WebhookTarget{}
-			}
-			clear(s.cur.versions)
-			clear(s.cur.targets)
+			s.cur.begin(s, tx)
 		}
 		return fn(ctx, &s.cur)
 	}))

@@ -27,6 +27,17 @@ type txn struct {
 
 var _ customerd.StoreTx = (*txn)(nil)
 
+// begin makes t the StoreTx of the transaction tx, forgetting what it
+// remembered of the one before.
+func (t *txn) begin(s *Store, tx *sql.Tx) {
+	t.tx, t.s = tx, s
+	if t.versions == nil {
+		t.versions, t.targets = map[string]uint32{}, map[string][]customerd.WebhookTarget{}
+	}
+	clear(t.versions)
+	clear(t.targets)
+}
+
 // checkKeyVersion returns customerd.ErrStaleKey unless every v is the
 // merchant's newest data-key version, and ErrNotFound for a merchant without
 // keys.

@@ -72,7 +72,7 @@ func parseDecoded(line []byte) (customerd.ImportRequest, *LineError) {
 		if !knownKeys[key] {
 			continue
 		}
-		if v == "" && (key == customerd.FieldID || key == customerd.FieldDateCreated || key == customerd.FieldLastUpdated) {
+		if v == "" && skipsEmpty(key) {
 			continue
 		}
 		if lerr := set(&req, key, v); lerr != nil {
@@ -181,7 +181,7 @@ func parseFlat(line []byte) (req customerd.ImportRequest, ok bool) {
 		if !ok {
 			return req, false
 		}
-		if knownKeys[string(key)] && !(len(raw) == 0 && skipsEmpty(key)) {
+		if knownKeys[string(key)] && !(len(raw) == 0 && skipsEmpty(string(key))) {
 			if set(&req, string(key), string(raw)) != nil {
 				return req, false
 			}
@@ -203,8 +203,8 @@ func parseFlat(line []byte) (req customerd.ImportRequest, ok bool) {
 
 // skipsEmpty tells the keys whose empty or null value leaves the field
 // absent rather than setting it to "".
-func skipsEmpty(key []byte) bool {
-	switch string(key) {
+func skipsEmpty(key string) bool {
+	switch key {
 	case customerd.FieldID, customerd.FieldDateCreated, customerd.FieldLastUpdated:
 		return true
 	}

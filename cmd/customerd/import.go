@@ -167,10 +167,10 @@ func runImport(ctx context.Context, args []string, getenv func(string) string, s
 	}
 	start := time.Now()
 	var imp *importer
-	runErr := errNoBulk
-	committedNothing := false
+	var runErr error
+	ran, committedNothing := false, false // ran: the bulk load read the file
 	if bulk != nil {
-		runErr = bulk.lite.BulkLoad(ctx, func(ctx context.Context, write sqlite.WriteFunc) error {
+		err := bulk.lite.BulkLoad(ctx, func(ctx context.Context, write sqlite.WriteFunc) error {
 			fmt.Fprintln(stderr, "customerd import: the database is empty: loading in one transaction, its indexes built at the end")
 			bulk.session.Store(&write)
 			defer bulk.session.Store(nil)
@@ -181,19 +181,16 @@ func runImport(ctx context.Context, args []string, getenv func(string) string, s
 			fmt.Fprintln(stderr, "customerd import: every row is in: building the indexes, then committing")
 		})
 		switch {
-		case errors.Is(runErr, sqlite.ErrBulkRepeats):
+		case errors.Is(err, sqlite.ErrBulkRepeats):
 			fmt.Fprintln(stderr, "customerd import: the file repeats an id or a reference: nothing was written; importing it a batch at a time")
-			runErr = errNoBulk
-		case errors.Is(runErr, sqlite.ErrBulkShared):
+		case errors.Is(err, sqlite.ErrBulkShared):
 			fmt.Fprintln(stderr, "customerd import: another process has the database open: importing a batch at a time")
-			runErr = errNoBulk
-		case errors.Is(runErr, sqlite.ErrBulkNotEmpty):
-			runErr = errNoBulk
-		case runErr != nil:
-			committedNothing = true
+		case errors.Is(err, sqlite.ErrBulkNotEmpty):
+		default:
+			ran, runErr, committedNothing = true, err, err != nil
 		}
 	}
-	if runErr == errNoBulk {
+	if !ran {
 		imp, runErr = pass()
 	}
 	if imp == nil { // the file could not be read again
@@ -225,10 +222,6 @@ func runImport(ctx context.Context, args []string, getenv func(string) string, s
 	}
 	return nil
 }
-
-// errNoBulk is the outcome of an import not yet run: no bulk load was
-// tried, or it could not be.
-var errNoBulk = errors.New("no bulk load")
 
 // inFileOrder runs the writes of an import's batches in the order of the
 // batches in the file, while the batches are sealed in parallel: a SQLite
